@@ -1,0 +1,84 @@
+"""Build checkpoint N: a real tinytorch wheel holding the skeleton and modules 01..N only.
+
+The files are staged in a temporary tree (pyproject.toml + the checkpoint's package files +
+a generated _checkpoint.py) and built there by hatchling through `uv build`. The version is
+`<base>+cpNN.<digest of the staged sources>`, so a changed source can never be served from an
+installer's cache under an old name, and the same sources always give the same wheel bytes
+(hatchling builds reproducibly: fixed timestamps and file order).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from matrix.manifest import PACKAGE_DIR, Manifest
+
+CHECKPOINT_FILE = f"{PACKAGE_DIR}/_checkpoint.py"
+BUILD_CONFIG = "pyproject.toml"
+VERSION_PATTERN = re.compile(r'^__version__ = "([^"+]+)"$', re.MULTILINE)
+
+
+class BuildError(RuntimeError):
+    """A checkpoint wheel could not be built; the message says why."""
+
+
+def checkpoint_version(manifest: Manifest, number: int) -> str:
+    source = (manifest.root / CHECKPOINT_FILE).read_text(encoding="utf-8")
+    match = VERSION_PATTERN.search(source)
+    if not match:
+        raise BuildError(f'{CHECKPOINT_FILE} has no line __version__ = "X.Y.Z"; restore it')
+    digest = hashlib.sha256()
+    for path in sorted(set(manifest.files_of_checkpoint(number)) - {CHECKPOINT_FILE}):
+        digest.update(path.encode() + b"\0" + (manifest.root / path).read_bytes() + b"\0")
+    return f"{match.group(1)}+cp{number:02d}.{digest.hexdigest()[:12]}"
+
+
+def checkpoint_module(manifest: Manifest, number: int) -> str:
+    """The text of _checkpoint.py inside checkpoint `number`'s wheel."""
+    slugs = tuple(module.slug for module in manifest.checkpoint(number))
+    return (
+        f'"""Checkpoint {number:02d} of tinytorch, built by matrix/build.py: modules '
+        f'01..{number:02d} only."""\n\n'
+        f'__version__ = "{checkpoint_version(manifest, number)}"\n'
+        f"CHECKPOINT = {number}\n"
+        f"MODULES = {slugs!r}\n"
+    )
+
+
+def stage_checkpoint(manifest: Manifest, number: int, staging: Path) -> None:
+    shutil.copyfile(manifest.root / BUILD_CONFIG, staging / BUILD_CONFIG)
+    for path in manifest.files_of_checkpoint(number):
+        target = staging / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(manifest.root / path, target)
+    (staging / CHECKPOINT_FILE).write_text(checkpoint_module(manifest, number), encoding="utf-8")
+
+
+def build_checkpoint_wheel(manifest: Manifest, number: int, out_dir: Path) -> Path:
+    """Build checkpoint `number` into out_dir (emptied first) and return the wheel's path."""
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    with tempfile.TemporaryDirectory(prefix=f"tinytorch-cp{number:02d}-") as staging:
+        stage_checkpoint(manifest, number, Path(staging))
+        command = ["uv", "build", "--wheel", "--quiet", "--out-dir", str(out_dir), staging]
+        try:
+            completed = subprocess.run(command, capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            raise BuildError(
+                "uv is not on PATH; install it with `python -m pip install uv`"
+            ) from None
+    if completed.returncode != 0:
+        raise BuildError(
+            f"building checkpoint {number:02d} failed (uv build exit {completed.returncode}):\n"
+            + completed.stderr.strip()
+        )
+    wheels = sorted(out_dir.glob("*.whl"))
+    if len(wheels) != 1:
+        raise BuildError(f"expected one wheel in {out_dir}, found {[w.name for w in wheels]}")
+    return wheels[0]

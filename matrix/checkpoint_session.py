@@ -1,0 +1,135 @@
+"""The body of every `moduleNN` nox session: build, install, run the cumulative suites, record.
+
+Whatever happens, the run's record is saved before the session ends, so the report shows a
+checkpoint that failed to build or install, crashed or hung, instead of losing its row.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import nox
+from nox.command import CommandFailed
+from packaging.requirements import Requirement
+
+from matrix.build import BuildError, build_checkpoint_wheel
+from matrix.manifest import Manifest
+from matrix.results import (
+    BUILD_FAILED,
+    CRASHED,
+    FAILED,
+    INSTALL_FAILED,
+    JUNIT_DIR,
+    NO_TESTS,
+    PASSED,
+    PYTEST_BROKE,
+    CheckpointRun,
+    read_junit,
+    run_key,
+    save_run,
+)
+
+BUILD_DIR = Path("build/checkpoints")
+GUARD_TEST = "tests/test_checkpoint_guard.py"
+# Environment variable that names the checkpoint the guard test must find installed.
+CHECKPOINT_ENV = "TINYTORCH_CHECKPOINT"
+# MATRIX_NUMPY=oldest installs the floor of pyproject's numpy requirement (a CI cell does).
+NUMPY_ENV = "MATRIX_NUMPY"
+
+
+def oldest_numpy(pyproject: dict) -> str:
+    for line in pyproject["project"]["dependencies"]:
+        requirement = Requirement(line)
+        if requirement.name == "numpy":
+            floors = [spec.version for spec in requirement.specifier if spec.operator == ">="]
+            if floors:
+                return f"numpy=={floors[0]}"
+    raise BuildError("pyproject.toml declares no numpy>=X floor, so there is no oldest numpy")
+
+
+def numpy_requirement(session: nox.Session, pyproject: dict) -> list[str]:
+    choice = os.environ.get(NUMPY_ENV, "latest")
+    if choice == "latest":
+        return []
+    if choice == "oldest":
+        return [oldest_numpy(pyproject)]
+    session.error(f"{NUMPY_ENV}={choice!r} is not understood; use 'latest' or 'oldest'")
+    return []
+
+
+def xdist_workers(session: nox.Session) -> str:
+    # Under `nox -j`, checkpoints already run side by side: one worker each keeps the
+    # machine's cores busy without oversubscribing them.
+    return "1" if session.parallel else "auto"
+
+
+def run_checkpoint(session: nox.Session, manifest: Manifest, number: int, pyproject: dict) -> None:
+    root = manifest.root
+    python = session.run(
+        "python", "-c", "import platform; print(platform.python_version())", silent=True
+    ).strip()
+    run = CheckpointRun(checkpoint=number, python=".".join(python.split(".")[:2]), status="")
+    try:
+        _build_install_test(session, manifest, number, pyproject, run)
+    finally:
+        if not run.status:
+            run.status, run.detail = CRASHED, "the session stopped unexpectedly"
+        save_run(root, run)
+        session.log(f"checkpoint {number:02d}: {run.status} {run.detail}".rstrip())
+
+
+def _build_install_test(
+    session: nox.Session, manifest: Manifest, number: int, pyproject: dict, run: CheckpointRun
+) -> None:
+    root = manifest.root
+    started = time.perf_counter()
+    try:
+        wheel = build_checkpoint_wheel(manifest, number, root / BUILD_DIR / f"cp{number:02d}")
+    except BuildError as error:
+        run.status, run.detail = BUILD_FAILED, str(error).splitlines()[0]
+        session.error(str(error))
+    test_dependencies = nox.project.dependency_groups(pyproject, "test")
+    try:
+        session.install(str(wheel), *numpy_requirement(session, pyproject), *test_dependencies)
+    except CommandFailed as error:
+        run.status, run.detail = INSTALL_FAILED, error.reason or ""
+        session.error(f"installing checkpoint {number:02d} failed: {error.reason}")
+    run.install_seconds = round(time.perf_counter() - started, 3)
+
+    junit = root / JUNIT_DIR / f"{run_key(number, run.python)}.xml"
+    junit.unlink(missing_ok=True)
+    suites = [GUARD_TEST] + [module.tests for module in manifest.checkpoint(number)]
+    started = time.perf_counter()
+    try:
+        session.run(
+            "pytest", "-n", xdist_workers(session), f"--junitxml={junit}",
+            *suites, *session.posargs,
+            env={CHECKPOINT_ENV: str(number)},
+        )  # fmt: skip
+        run.status = PASSED
+    except CommandFailed as error:
+        run.status = _status_of_failed_pytest(error.return_code)
+        raise
+    finally:
+        run.test_seconds = round(time.perf_counter() - started, 3)
+        if junit.exists():
+            run.suites, trouble = read_junit(junit)
+            if trouble and run.status == FAILED:
+                run.status = trouble
+            empty = [m.suite for m in manifest.checkpoint(number) if m.suite not in run.suites]
+            if empty and run.status == PASSED:
+                # A suite that collected nothing proves nothing: that is not a pass.
+                run.status, run.detail = NO_TESTS, f"suite {', '.join(empty)} ran no test"
+                session.error(f"checkpoint {number:02d}: {run.detail}")
+        elif run.status == FAILED:
+            run.status, run.detail = CRASHED, "pytest wrote no JUnit XML"
+
+
+def _status_of_failed_pytest(return_code: int | None) -> str:
+    if return_code == 1:
+        return FAILED
+    if return_code == 5:
+        return NO_TESTS
+    return CRASHED if return_code not in PYTEST_BROKE else f"{CRASHED} ({PYTEST_BROKE[return_code]})"

@@ -1,0 +1,116 @@
+"""The matrix report: one row per checkpoint run, one column per suite.
+
+A cell reads `passed/failed/skipped seconds`. Every checkpoint of the manifest gets a row:
+one that never ran says "not run", one that broke says how (build failed, install failed,
+crashed, timed out), so nothing silently drops out of the table. The same table is printed,
+written as Markdown (for GitHub's step summary) and as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from matrix.manifest import Manifest
+from matrix.results import (
+    CHECKPOINT_SUITE,
+    NOT_RUN,
+    PASSED,
+    REPORTS_DIR,
+    CheckpointRun,
+    SuiteCount,
+    load_runs,
+    write_atomically,
+)
+
+MARKDOWN_PATH = REPORTS_DIR / "matrix.md"
+JSON_PATH = REPORTS_DIR / "matrix.json"
+NOT_IN_CHECKPOINT = "-"
+
+
+def matrix_rows(manifest: Manifest, runs: list[CheckpointRun]) -> list[CheckpointRun]:
+    """The runs in checkpoint order, plus a 'not run' row for each checkpoint without one."""
+    ran = {run.checkpoint for run in runs}
+    missing = [CheckpointRun(n, python="", status=NOT_RUN) for n in manifest.numbers if n not in ran]
+    return sorted(runs + missing, key=lambda run: (run.checkpoint, run.python))
+
+
+def suite_columns(manifest: Manifest) -> list[str]:
+    return [CHECKPOINT_SUITE] + [module.suite for module in manifest.modules]
+
+
+def cell(count: SuiteCount | None) -> str:
+    if count is None:
+        return NOT_IN_CHECKPOINT
+    return f"{count.passed}/{count.failed}/{count.skipped} {count.seconds:.1f}s"
+
+
+def seconds(value: float | None) -> str:
+    return NOT_IN_CHECKPOINT if value is None else f"{value:.1f}s"
+
+
+def table(manifest: Manifest, rows: list[CheckpointRun]) -> list[list[str]]:
+    header = ["checkpoint", "python", "status", "install", "tests"] + suite_columns(manifest)
+    body = [
+        [
+            f"{run.checkpoint:02d}",
+            run.python or NOT_IN_CHECKPOINT,
+            run.status if not run.detail else f"{run.status}: {run.detail}",
+            seconds(run.install_seconds),
+            seconds(run.test_seconds),
+        ]
+        + [cell(run.suites.get(suite)) for suite in suite_columns(manifest)]
+        for run in rows
+    ]
+    return [header, *body]
+
+
+def totals(rows: list[CheckpointRun]) -> SuiteCount:
+    total = SuiteCount()
+    for run in rows:
+        for count in run.suites.values():
+            total.passed += count.passed
+            total.failed += count.failed
+            total.skipped += count.skipped
+    return total
+
+
+def closing_line(rows: list[CheckpointRun]) -> str:
+    total = totals(rows)
+    return f"matrix: {total.passed} passed, {total.failed} failed, {total.skipped} skipped"
+
+
+def render_terminal(cells: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    lines = ["  ".join(text.ljust(width) for text, width in zip(row, widths)) for row in cells]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def render_markdown(cells: list[list[str]], rows: list[CheckpointRun]) -> str:
+    lines = ["| " + " | ".join(cells[0]) + " |", "|" + "---|" * len(cells[0])]
+    lines += ["| " + " | ".join(row) + " |" for row in cells[1:]]
+    return (
+        "## Checkpoint matrix\n\n"
+        "Each suite cell is `passed/failed/skipped seconds`; `-` means the suite is not part "
+        "of that checkpoint.\n\n" + "\n".join(lines) + f"\n\n{closing_line(rows)}\n"
+    )
+
+
+def write_report(manifest: Manifest) -> tuple[str, bool]:
+    """Write the Markdown and JSON reports; return the terminal text and whether all ran green."""
+    root = manifest.root
+    rows = matrix_rows(manifest, load_runs(root))
+    cells = table(manifest, rows)
+    markdown = render_markdown(cells, rows)
+    write_atomically(root / MARKDOWN_PATH, markdown)
+    document = {"suites": suite_columns(manifest), "rows": [asdict(run) for run in rows]}
+    write_atomically(root / JSON_PATH, json.dumps(document, indent=2) + "\n")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as step_summary:
+            step_summary.write(markdown)
+    green = all(run.status in (PASSED, NOT_RUN) for run in rows)
+    return render_terminal(cells) + "\n" + closing_line(rows), green

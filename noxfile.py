@@ -1,0 +1,76 @@
+"""Nox sessions: one per module checkpoint (from matrix/modules.toml), plus the tools around them.
+
+    nox                  every checkpoint, then the report
+    nox -j auto          the same, checkpoints side by side
+    nox -s module03      checkpoint 03 only: modules 01..03 installed, suites 01..03 run
+    nox -s report        the checkpoint x suite table of the latest runs
+    nox -s lint          ruff, actionlint, zizmor
+    nox -s selftest      the matrix tool's own tests
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nox
+
+# nox imports this file without putting its folder on sys.path; matrix/ lives beside it.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from matrix.checkpoint_session import run_checkpoint  # noqa: E402
+from matrix.manifest import ManifestError, load_manifest  # noqa: E402
+from matrix.report import write_report  # noqa: E402
+
+try:
+    MANIFEST = load_manifest()
+except ManifestError as error:
+    sys.exit(f"nox: the module manifest is broken: {error}")
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+CHECKPOINT_SESSIONS = [module.session for module in MANIFEST.modules]
+WORKFLOWS = ".github/workflows"
+
+nox.needs_version = ">=2025.5"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = [*CHECKPOINT_SESSIONS, "report"]
+
+
+def _register_checkpoint(number: int) -> None:
+    def checkpoint(session: nox.Session) -> None:
+        run_checkpoint(session, MANIFEST, number, PYPROJECT)
+
+    checkpoint.__doc__ = (
+        f"Checkpoint {number:02d}: install modules 01..{number:02d}, run suites 01..{number:02d}."
+    )
+    nox.session(name=f"module{number:02d}", python=None, allow_parallel=True)(checkpoint)
+
+
+for _module in MANIFEST.modules:
+    _register_checkpoint(_module.number)
+
+
+@nox.session(python=False, allow_parallel=False)
+def report(session: nox.Session) -> None:
+    """Print the checkpoint x suite table; write reports/matrix.md and reports/matrix.json."""
+    text, green = write_report(MANIFEST)
+    print(text, flush=True)
+    if not green:
+        session.error("at least one checkpoint did not pass (see its row above)")
+
+
+@nox.session(python=None)
+def selftest(session: nox.Session) -> None:
+    """The matrix tool's own tests (manifest errors, builds, report)."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "matrix"))
+    session.run("pytest", "matrix/tests", *session.posargs)
+
+
+@nox.session(python=None)
+def lint(session: nox.Session) -> None:
+    """ruff over the code; actionlint and zizmor over the CI workflows."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".", *session.posargs)
+    session.run("actionlint")
+    session.run("zizmor", "--offline", WORKFLOWS)
