@@ -1,0 +1,1 @@
+"""The checkpoint matrix: manifest, checkpoint builds, nox session bodies, report."""

@@ -1,0 +1,75 @@
+"""A throwaway repository laid out like this one: two modules, their files and test folders."""
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+MANIFEST = textwrap.dedent(
+    """
+    [package]
+    skeleton = ["tinytorch/__init__.py", "tinytorch/_checkpoint.py", "tinytorch/core/__init__.py"]
+
+    [[module]]
+    number = 1
+    slug = "alpha"
+    title = "Alpha"
+    files = ["tinytorch/core/alpha.py"]
+    tests = "tests/01_alpha"
+
+    [[module]]
+    number = 2
+    slug = "beta"
+    title = "Beta"
+    files = ["tinytorch/core/beta.py", "tinytorch/extra/helper.py"]
+    tests = "tests/02_beta"
+    """
+)
+
+
+@pytest.fixture
+def fake_repo(tmp_path: Path) -> Path:
+    for path in ("pyproject.toml", "tinytorch/__init__.py", "tinytorch/_checkpoint.py"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO_ROOT / path, tmp_path / path)
+    files = {
+        "tinytorch/core/__init__.py": "",
+        "tinytorch/core/alpha.py": "ALPHA = 1\n",
+        "tinytorch/core/beta.py": "from tinytorch.core.alpha import ALPHA\nBETA = ALPHA + 1\n",
+        "tinytorch/extra/helper.py": "HELP = True\n",
+        "matrix/modules.toml": MANIFEST,
+        "tests/01_alpha/test_alpha.py": "",
+        "tests/02_beta/test_beta.py": "",
+    }
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    return tmp_path
+
+
+@pytest.fixture
+def edit_manifest():
+    def edit(root: Path, old: str, new: str) -> None:
+        path = root / "matrix" / "modules.toml"
+        text = path.read_text()
+        assert old in text, f"test setup: {old!r} not in the manifest"
+        path.write_text(text.replace(old, new, 1))
+
+    return edit
+
+
+
+@pytest.fixture
+def fake_repo_with_tools(fake_repo: Path) -> Path:
+    """The fake repo plus this repo's noxfile, matrix tool and guard test, ready for `nox`."""
+    shutil.copyfile(REPO_ROOT / "noxfile.py", fake_repo / "noxfile.py")
+    shutil.copyfile(REPO_ROOT / "tests/test_checkpoint_guard.py", fake_repo / "tests/test_checkpoint_guard.py")
+    for source in (REPO_ROOT / "matrix").glob("*.py"):
+        shutil.copyfile(source, fake_repo / "matrix" / source.name)
+    (fake_repo / "tests/01_alpha/test_alpha.py").write_text(
+        "from tinytorch.core.alpha import ALPHA\n\n\ndef test_alpha():\n    assert ALPHA == 1\n"
+    )
+    return fake_repo

@@ -1,0 +1,128 @@
+"""The report: every checkpoint has a row, broken runs say how they broke, counts add up."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from matrix.manifest import load_manifest
+from matrix.report import write_report
+from matrix.results import CheckpointRun, SuiteCount, read_junit, save_run
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest">
+  <testcase classname="tests.test_checkpoint_guard" name="test_a" time="0.5"/>
+  <testcase classname="tests.01_alpha.test_alpha.TestA" name="test_b" time="1.25"/>
+  <testcase classname="tests.01_alpha.test_alpha" name="test_c" time="0.25">
+    <failure message="assert 1 == 2">trace</failure></testcase>
+  <testcase classname="tests.02_beta.test_beta" name="test_d" time="0">
+    <skipped message="why"/></testcase>
+  <testcase classname="tests.02_beta.test_beta" name="test_e" time="2">
+    <failure message="Failed: Timeout &gt;1.0s">stack</failure></testcase>
+</testsuite></testsuites>
+"""
+
+
+def test_junit_is_counted_per_suite(tmp_path):
+    path = tmp_path / "junit.xml"
+    path.write_text(JUNIT)
+    suites, trouble = read_junit(path)
+    assert suites == {
+        "guard": SuiteCount(1, 0, 0, 0.5),
+        "01_alpha": SuiteCount(1, 1, 0, 1.5),
+        "02_beta": SuiteCount(0, 1, 1, 2.0),
+    }
+    assert trouble == "timed out"
+
+
+def test_crashed_worker_is_named(tmp_path):
+    path = tmp_path / "junit.xml"
+    path.write_text(
+        '<testsuites><testsuite><testcase classname="tests.01_alpha.t" name="x">'
+        "<failure message=\"worker 'gw0' crashed while running 'x'\"/></testcase>"
+        "</testsuite></testsuites>"
+    )
+    assert read_junit(path)[1] == "crashed"
+
+
+def test_every_checkpoint_has_a_row(fake_repo):
+    manifest = load_manifest(fake_repo)
+    save_run(
+        fake_repo,
+        CheckpointRun(
+            2, "3.12", "install failed", "uv exited 1", install_seconds=0.5,
+        ),
+    )
+    text, green = write_report(manifest)
+    lines = text.splitlines()
+    assert lines[0].split() == [
+        "checkpoint", "python", "status", "install", "tests", "guard", "01_alpha", "02_beta"
+    ]
+    assert lines[2].split() == ["01", "-", "not", "run", "-", "-", "-", "-", "-"]
+    assert lines[3].split()[:5] == ["02", "3.12", "install", "failed:", "uv"]
+    assert lines[-1] == "matrix: 0 passed, 0 failed, 0 skipped"
+    assert green is False
+    document = json.loads((fake_repo / "reports/matrix.json").read_text())
+    assert [row["status"] for row in document["rows"]] == ["not run", "install failed"]
+    markdown = (fake_repo / "reports/matrix.md").read_text()
+    assert "| 02 | 3.12 | install failed: uv exited 1 | 0.5s | - | - | - | - |" in markdown
+
+
+def test_counts_and_closing_line(fake_repo, monkeypatch, tmp_path):
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    manifest = load_manifest(fake_repo)
+    for number, passed in ((1, 3), (2, 5)):
+        save_run(
+            fake_repo,
+            CheckpointRun(
+                number, "3.11", "passed", install_seconds=1.0, test_seconds=2.0,
+                suites={"guard": SuiteCount(2, 0, 0, 0.1), "01_alpha": SuiteCount(passed, 0, 1, 1.0)},
+            ),
+        )
+    text, green = write_report(manifest)
+    assert green is True
+    assert "3/0/1 1.0s" in text
+    assert text.splitlines()[-1] == "matrix: 12 passed, 0 failed, 2 skipped"
+    assert summary.read_text() == (fake_repo / "reports/matrix.md").read_text()
+
+
+def nox(root, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "nox", *args], cwd=root, capture_output=True, text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("test_body", "posargs", "status"),
+    [
+        ("assert ALPHA == 1", (), "passed"),
+        ("assert ALPHA == 2", (), "failed"),
+        ("import time; time.sleep(30)", ("--timeout=2",), "timed out"),
+        ("import os; os._exit(3)", (), "crashed"),
+    ],
+    ids=["passed", "failed", "timed-out", "crashed"],
+)
+def test_checkpoint_session_records_how_it_ended(fake_repo_with_tools, test_body, posargs, status):
+    (fake_repo_with_tools / "tests/01_alpha/test_alpha.py").write_text(
+        f"from tinytorch.core.alpha import ALPHA\n\n\ndef test_alpha():\n    {test_body}\n"
+    )
+    run = nox(fake_repo_with_tools, "-s", "module01", "--", *posargs)
+    assert (run.returncode == 0) == (status == "passed"), run.stdout + run.stderr
+    report = nox(fake_repo_with_tools, "-s", "report")
+    row = report.stdout.splitlines()[2].split()
+    assert row[0] == "01"
+    assert " ".join(row[2:4]).startswith(status), report.stdout
+
+
+def test_install_failure_is_a_row_not_a_gap(fake_repo_with_tools):
+    pyproject = fake_repo_with_tools / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"numpy>=', '"numpy>=999, >='))
+    run = nox(fake_repo_with_tools, "-s", "module02")
+    assert run.returncode != 0
+    report = nox(fake_repo_with_tools, "-s", "report")
+    rows = report.stdout.splitlines()
+    assert rows[2].split()[:4] == ["01", "-", "not", "run"]
+    assert rows[3].split()[:4] == ["02", rows[3].split()[1], "install", "failed:"]
