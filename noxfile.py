@@ -64,7 +64,8 @@ def report(session: nox.Session) -> None:
 def selftest(session: nox.Session) -> None:
     """The matrix tool's own tests (manifest errors, builds, report)."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "matrix"))
-    session.run("pytest", "matrix/tests", *session.posargs)
+    # `python -m` puts the repo root on sys.path, so the tests import the matrix package.
+    session.run("python", "-m", "pytest", "-n", "auto", "matrix/tests", *session.posargs)
 
 
 @nox.session(python=None)
