@@ -1,11 +1,11 @@
 """Nox sessions: one per module checkpoint (from matrix/modules.toml), plus the tools around them.
 
-    nox                  every checkpoint, then the report
-    nox -j auto          the same, checkpoints side by side
-    nox -s module03      checkpoint 03 only: modules 01..03 installed, suites 01..03 run
-    nox -s report        the checkpoint x suite table of the latest runs
-    nox -s lint          ruff, actionlint, zizmor
-    nox -s selftest      the matrix tool's own tests
+nox                  every checkpoint, then the report
+nox -j auto          the same, checkpoints side by side
+nox -s module03      checkpoint 03 only: modules 01..03 installed, suites 01..03 run
+nox -s report        the checkpoint x suite table of the latest runs
+nox -s lint          ruff, actionlint, zizmor
+nox -s selftest      the matrix tool's own tests
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import nox
 # nox imports this file without putting its folder on sys.path; matrix/ lives beside it.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from matrix.checkpoint_session import run_checkpoint  # noqa: E402
-from matrix.manifest import ManifestError, load_manifest  # noqa: E402
-from matrix.report import write_report  # noqa: E402
+from matrix.checkpoint_session import run_checkpoint
+from matrix.manifest import ManifestError, load_manifest
+from matrix.report import write_report
 
 try:
     MANIFEST = load_manifest()

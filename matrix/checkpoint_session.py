@@ -132,4 +132,6 @@ def _status_of_failed_pytest(return_code: int | None) -> str:
         return FAILED
     if return_code == 5:
         return NO_TESTS
-    return CRASHED if return_code not in PYTEST_BROKE else f"{CRASHED} ({PYTEST_BROKE[return_code]})"
+    return (
+        CRASHED if return_code not in PYTEST_BROKE else f"{CRASHED} ({PYTEST_BROKE[return_code]})"
+    )

@@ -93,7 +93,9 @@ def load_manifest(root: Path = REPO_ROOT) -> Manifest:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ManifestError(f"{MANIFEST_PATH}: not found under {root}; run from the repo root") from None
+        raise ManifestError(
+            f"{MANIFEST_PATH}: not found under {root}; run from the repo root"
+        ) from None
     except tomllib.TOMLDecodeError as error:
         raise ManifestError(f"{MANIFEST_PATH}: not valid TOML ({error}); fix the syntax") from None
     _reject_unknown_keys(raw, {"package": dict, "module": list}, "the top level")
@@ -253,5 +255,5 @@ def _check_test_folders(manifest: Manifest) -> None:
         if folder.is_dir() and TEST_FOLDER_PATTERN.match(folder.name) and relative not in listed:
             raise ManifestError(
                 f"{MANIFEST_PATH}: {relative} has no manifest entry, so no checkpoint would "
-                f"run it; add a [[module]] with tests = \"{relative}\" or move its tests"
+                f'run it; add a [[module]] with tests = "{relative}" or move its tests'
             )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict
-from pathlib import Path
 
 from matrix.manifest import Manifest
 from matrix.results import (
@@ -33,7 +32,9 @@ NOT_IN_CHECKPOINT = "-"
 def matrix_rows(manifest: Manifest, runs: list[CheckpointRun]) -> list[CheckpointRun]:
     """The runs in checkpoint order, plus a 'not run' row for each checkpoint without one."""
     ran = {run.checkpoint for run in runs}
-    missing = [CheckpointRun(n, python="", status=NOT_RUN) for n in manifest.numbers if n not in ran]
+    missing = [
+        CheckpointRun(n, python="", status=NOT_RUN) for n in manifest.numbers if n not in ran
+    ]
     return sorted(runs + missing, key=lambda run: (run.checkpoint, run.python))
 
 
@@ -52,7 +53,7 @@ def seconds(value: float | None) -> str:
 
 
 def table(manifest: Manifest, rows: list[CheckpointRun]) -> list[list[str]]:
-    header = ["checkpoint", "python", "status", "install", "tests"] + suite_columns(manifest)
+    header = ["checkpoint", "python", "status", "install", "tests", *suite_columns(manifest)]
     body = [
         [
             f"{run.checkpoint:02d}",
@@ -84,7 +85,10 @@ def closing_line(rows: list[CheckpointRun]) -> str:
 
 def render_terminal(cells: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    lines = ["  ".join(text.ljust(width) for text, width in zip(row, widths)) for row in cells]
+    lines = [
+        "  ".join(text.ljust(width) for text, width in zip(row, widths, strict=True))
+        for row in cells
+    ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(line.rstrip() for line in lines)
 

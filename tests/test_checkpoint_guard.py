@@ -74,8 +74,10 @@ def test_module_present_exactly_when_in_checkpoint(module, checkpoint):
     name = f"tinytorch.core.{module['slug']}"
     if module["number"] <= checkpoint:
         imported = importlib.import_module(name)
-        assert Path(imported.__file__).resolve().is_relative_to(
-            Path(tinytorch.__file__).resolve().parent
+        assert (
+            Path(imported.__file__)
+            .resolve()
+            .is_relative_to(Path(tinytorch.__file__).resolve().parent)
         )
     else:
         assert importlib.util.find_spec(name) is None, f"{name} must be absent at {checkpoint}"

@@ -61,12 +61,13 @@ def edit_manifest():
     return edit
 
 
-
 @pytest.fixture
 def fake_repo_with_tools(fake_repo: Path) -> Path:
     """The fake repo plus this repo's noxfile, matrix tool and guard test, ready for `nox`."""
     shutil.copyfile(REPO_ROOT / "noxfile.py", fake_repo / "noxfile.py")
-    shutil.copyfile(REPO_ROOT / "tests/test_checkpoint_guard.py", fake_repo / "tests/test_checkpoint_guard.py")
+    shutil.copyfile(
+        REPO_ROOT / "tests/test_checkpoint_guard.py", fake_repo / "tests/test_checkpoint_guard.py"
+    )
     for source in (REPO_ROOT / "matrix").glob("*.py"):
         shutil.copyfile(source, fake_repo / "matrix" / source.name)
     (fake_repo / "tests/01_alpha/test_alpha.py").write_text(

@@ -25,7 +25,7 @@ def test_checkpoint_holds_only_its_modules(fake_repo, tmp_path):
         "tinytorch/core/alpha.py",
     ]
     assert names_in(second) == sorted(
-        names_in(first) + ["tinytorch/core/beta.py", "tinytorch/extra/helper.py"]
+        [*names_in(first), "tinytorch/core/beta.py", "tinytorch/extra/helper.py"]
     )
     with zipfile.ZipFile(second) as archive:
         stamp = archive.read("tinytorch/_checkpoint.py").decode()

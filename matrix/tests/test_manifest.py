@@ -54,8 +54,10 @@ BROKEN = {
         "module 02 'beta' lists tinytorch/extra/gone.py, which does not exist; create it",
     ),
     "file claimed twice": (
-        ('files = ["tinytorch/core/beta.py", ', 'files = ["tinytorch/core/beta.py", '
-         '"tinytorch/core/alpha.py", '),
+        (
+            'files = ["tinytorch/core/beta.py", ',
+            'files = ["tinytorch/core/beta.py", "tinytorch/core/alpha.py", ',
+        ),
         "tinytorch/core/alpha.py is claimed by both module 01 'alpha' and module 02 'beta'",
     ),
     "test folder number disagrees": (
@@ -89,13 +91,16 @@ def test_broken_manifest_names_the_entry_and_the_fix(fake_repo, edit_manifest, c
 
 def test_unclaimed_package_file_is_refused(fake_repo):
     (fake_repo / "tinytorch/core/stray.py").write_text("")
-    with pytest.raises(ManifestError, match="tinytorch/core/stray.py belongs to no module"):
+    with pytest.raises(ManifestError, match=r"tinytorch/core/stray\.py belongs to no module"):
         load_manifest(fake_repo)
 
 
 def test_test_folder_without_entry_is_refused(fake_repo):
     (fake_repo / "tests/03_gamma").mkdir()
-    with pytest.raises(ManifestError, match=r"tests/03_gamma has no manifest entry, so no checkpoint would run it; add a"):
+    with pytest.raises(
+        ManifestError,
+        match=r"tests/03_gamma has no manifest entry, so no checkpoint would run it; add a",
+    ):
         load_manifest(fake_repo)
 
 
@@ -107,7 +112,7 @@ def test_listed_test_folder_must_exist(fake_repo):
 
 
 def test_unknown_checkpoint_is_refused(fake_repo):
-    with pytest.raises(ManifestError, match="there is no checkpoint 9: .* 01..02"):
+    with pytest.raises(ManifestError, match=r"there is no checkpoint 9: .* 01\.\.02"):
         load_manifest(fake_repo).checkpoint(9)
 
 

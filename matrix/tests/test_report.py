@@ -51,13 +51,24 @@ def test_every_checkpoint_has_a_row(fake_repo):
     save_run(
         fake_repo,
         CheckpointRun(
-            2, "3.12", "install failed", "uv exited 1", install_seconds=0.5,
+            2,
+            "3.12",
+            "install failed",
+            "uv exited 1",
+            install_seconds=0.5,
         ),
     )
     text, green = write_report(manifest)
     lines = text.splitlines()
     assert lines[0].split() == [
-        "checkpoint", "python", "status", "install", "tests", "guard", "01_alpha", "02_beta"
+        "checkpoint",
+        "python",
+        "status",
+        "install",
+        "tests",
+        "guard",
+        "01_alpha",
+        "02_beta",
     ]
     assert lines[2].split() == ["01", "-", "not", "run", "-", "-", "-", "-", "-"]
     assert lines[3].split()[:5] == ["02", "3.12", "install", "failed:", "uv"]
@@ -77,8 +88,15 @@ def test_counts_and_closing_line(fake_repo, monkeypatch, tmp_path):
         save_run(
             fake_repo,
             CheckpointRun(
-                number, "3.11", "passed", install_seconds=1.0, test_seconds=2.0,
-                suites={"guard": SuiteCount(2, 0, 0, 0.1), "01_alpha": SuiteCount(passed, 0, 1, 1.0)},
+                number,
+                "3.11",
+                "passed",
+                install_seconds=1.0,
+                test_seconds=2.0,
+                suites={
+                    "guard": SuiteCount(2, 0, 0, 0.1),
+                    "01_alpha": SuiteCount(passed, 0, 1, 1.0),
+                },
             ),
         )
     text, green = write_report(manifest)
@@ -90,7 +108,10 @@ def test_counts_and_closing_line(fake_repo, monkeypatch, tmp_path):
 
 def nox(root, *args):
     return subprocess.run(
-        [sys.executable, "-m", "nox", *args], cwd=root, capture_output=True, text=True,
+        [sys.executable, "-m", "nox", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
         check=False,
     )
 
