@@ -34,6 +34,8 @@ WORKFLOWS = ".github/workflows"
 nox.needs_version = ">=2025.5"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
+# Test the interpreters this machine has; never fetch one (CI sets up each Python itself).
+nox.options.download_python = "never"
 nox.options.sessions = [*CHECKPOINT_SESSIONS, "report"]
 
 
@@ -58,6 +60,12 @@ def report(session: nox.Session) -> None:
     print(text, flush=True)
     if not green:
         session.error("at least one checkpoint did not pass (see its row above)")
+
+
+@nox.session(python=False)
+def bench(session: nox.Session) -> None:
+    """Matrix wall time cold/warm vs venv+pip+serial pytest (`-- --quick`: one repeat)."""
+    session.run(sys.executable, "bench/matrix_bench.py", *session.posargs)
 
 
 @nox.session(python=None)

@@ -2,9 +2,9 @@
 
 The files are staged in a temporary tree (pyproject.toml + the checkpoint's package files +
 a generated _checkpoint.py) and built there by hatchling through `uv build`. The version is
-`<base>+cpNN.<digest of the staged sources>`, so a changed source can never be served from an
-installer's cache under an old name, and the same sources always give the same wheel bytes
-(hatchling builds reproducibly: fixed timestamps and file order).
+`<base>+cpNN.<digest of the staged sources and pyproject.toml>`, so a changed source can
+never be served from an installer's cache under an old name, and the same sources always
+give the same wheel bytes (hatchling builds reproducibly: fixed timestamps and file order).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def checkpoint_version(manifest: Manifest, number: int) -> str:
     if not match:
         raise BuildError(f'{CHECKPOINT_FILE} has no line __version__ = "X.Y.Z"; restore it')
     digest = hashlib.sha256()
-    for path in sorted(set(manifest.files_of_checkpoint(number)) - {CHECKPOINT_FILE}):
+    for path in sorted({BUILD_CONFIG, *manifest.files_of_checkpoint(number)} - {CHECKPOINT_FILE}):
         digest.update(path.encode() + b"\0" + (manifest.root / path).read_bytes() + b"\0")
     return f"{match.group(1)}+cp{number:02d}.{digest.hexdigest()[:12]}"
 
@@ -60,7 +60,14 @@ def stage_checkpoint(manifest: Manifest, number: int, staging: Path) -> None:
 
 
 def build_checkpoint_wheel(manifest: Manifest, number: int, out_dir: Path) -> Path:
-    """Build checkpoint `number` into out_dir (emptied first) and return the wheel's path."""
+    """Build checkpoint `number` into out_dir (emptied first) and return the wheel's path.
+
+    The version names a digest of every input, so a wheel already in out_dir under the
+    expected name was built from these very sources and is returned as it is.
+    """
+    expected = out_dir / f"tinytorch-{checkpoint_version(manifest, number)}-py3-none-any.whl"
+    if expected.is_file() and list(out_dir.glob("*.whl")) == [expected]:
+        return expected
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)

@@ -14,7 +14,8 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-REPORTS_DIR = Path("reports")
+# Relative to the repo root; MATRIX_REPORTS_DIR moves it (the benchmark's runs go elsewhere).
+REPORTS_DIR = Path(os.environ.get("MATRIX_REPORTS_DIR", "reports"))
 RUNS_DIR = REPORTS_DIR / "runs"
 JUNIT_DIR = REPORTS_DIR / "junit"
 SUITE_FOLDER = re.compile(r"^\d{2}_")
@@ -73,9 +74,9 @@ def save_run(root: Path, run: CheckpointRun) -> Path:
     return path
 
 
-def load_runs(root: Path) -> list[CheckpointRun]:
+def load_runs(root: Path, runs_dir: Path = RUNS_DIR) -> list[CheckpointRun]:
     runs = []
-    for path in sorted((root / RUNS_DIR).glob("checkpoint-*.json")):
+    for path in sorted((root / runs_dir).glob("checkpoint-*.json")):
         raw = json.loads(path.read_text(encoding="utf-8"))
         raw["suites"] = {name: SuiteCount(**count) for name, count in raw["suites"].items()}
         runs.append(CheckpointRun(**raw))

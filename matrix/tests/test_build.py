@@ -58,3 +58,15 @@ def test_broken_package_fails_with_the_backend_message(fake_repo, tmp_path):
     (fake_repo / "pyproject.toml").write_text("[project\n")
     with pytest.raises(BuildError, match="building checkpoint 01 failed"):
         build_checkpoint_wheel(manifest, 1, tmp_path / "out")
+
+
+def test_unchanged_sources_reuse_the_wheel_and_changed_ones_rebuild(fake_repo, tmp_path):
+    manifest = load_manifest(fake_repo)
+    first = build_checkpoint_wheel(manifest, 1, tmp_path / "out")
+    first.write_bytes(first.read_bytes())  # same bytes, new mtime: reuse is by name only
+    stamp = first.stat().st_mtime_ns
+    assert build_checkpoint_wheel(manifest, 1, tmp_path / "out").stat().st_mtime_ns == stamp
+    (fake_repo / "tinytorch/core/alpha.py").write_text("ALPHA = 2\n")
+    rebuilt = build_checkpoint_wheel(manifest, 1, tmp_path / "out")
+    assert rebuilt != first
+    assert list((tmp_path / "out").glob("*.whl")) == [rebuilt]

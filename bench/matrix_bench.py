@@ -1,0 +1,135 @@
+"""How long the matrix takes, beside the plain way of doing the same work, in one run.
+
+Measured here, each as wall time on this machine:
+  cold      `nox -j auto` over every checkpoint with an empty uv cache and fresh venvs
+  warm      the same again, uv cache now warm, venvs still created fresh
+  baseline  per checkpoint: `python -m venv`, `pip install` (warm pip cache), serial pytest
+The figure that matters is the ratio baseline / warm, measured in the same run, so machine
+speed cancels out. Usage: `nox -s bench` (full) or `nox -s bench -- --quick` (CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from matrix.build import build_checkpoint_wheel  # noqa: E402
+from matrix.checkpoint_session import GUARD_TEST  # noqa: E402
+from matrix.manifest import load_manifest  # noqa: E402
+from matrix.results import REPORTS_DIR, load_runs, write_atomically  # noqa: E402
+
+OUT_DIR = REPORTS_DIR / "bench"
+NOX = [sys.executable, "-m", "nox"]
+
+
+def timed(command: list[str], env: dict | None = None, cwd: Path = ROOT) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        command, cwd=cwd, env={**os.environ, **(env or {})}, check=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return time.perf_counter() - started
+
+
+def nox_matrix(sessions: list[str], work: Path, uv_cache: Path) -> tuple[float, dict]:
+    """`nox -j auto` over the checkpoints, with its own venvs and reports under `work`."""
+    seconds = timed(
+        [*NOX, "-j", "auto", "--envdir", str(work / "envs"), "-s", *sessions],
+        env={"UV_CACHE_DIR": str(uv_cache), "MATRIX_REPORTS_DIR": str(work / "reports")},
+    )
+    runs = load_runs(ROOT, work / "reports" / "runs")
+    return seconds, {f"{run.checkpoint:02d}": run.install_seconds for run in runs}
+
+
+def baseline_matrix(manifest, pyproject_test_deps: list[str], work: Path) -> tuple[float, dict]:
+    """The same checkpoints the plain way: venv + pip + serial pytest, one after another."""
+    installs, started = {}, time.perf_counter()
+    for module in manifest.modules:
+        number = module.number
+        wheel = build_checkpoint_wheel(manifest, number, work / f"wheel{number:02d}")
+        venv = work / f"venv{number:02d}"
+        begun = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        python = str(venv / "bin" / "python")
+        subprocess.run(
+            [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel),
+             *pyproject_test_deps],
+            check=True,
+        )  # fmt: skip
+        installs[f"{number:02d}"] = round(time.perf_counter() - begun, 3)
+        suites = [GUARD_TEST] + [m.tests for m in manifest.checkpoint(number)]
+        subprocess.run(
+            # The pytest script, not `python -m pytest`, which would put the source tree first.
+            [venv / "bin" / "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", *suites],
+            cwd=ROOT, env={**os.environ, "TINYTORCH_CHECKPOINT": str(number)}, check=True,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    return time.perf_counter() - started, installs
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="bench/matrix_bench.py")
+    parser.add_argument("--quick", action="store_true", help="one repeat (CI)")
+    args = parser.parse_args()
+    import tomllib  # the bench runs on nox's own interpreter, 3.11+
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    test_deps = pyproject["dependency-groups"]["test"]
+    manifest = load_manifest(ROOT)
+    sessions = [module.session for module in manifest.modules]
+    repeats = 1 if args.quick else 3
+    with tempfile.TemporaryDirectory(prefix="matrix-bench-") as tmp:
+        work = Path(tmp)
+        cold, cold_installs = nox_matrix(sessions, work / "cold", work / "uv-cache")
+        warm_runs = [
+            nox_matrix(sessions, work / f"warm{i}", work / "uv-cache") for i in range(repeats)
+        ]
+        # Warm pip's cache first, so the baseline is warm too.
+        baseline_matrix(manifest, test_deps, work / "pip-warmup")
+        baseline_runs = [
+            baseline_matrix(manifest, test_deps, work / f"baseline{i}") for i in range(repeats)
+        ]
+    warm, warm_installs = min(warm_runs, key=lambda run: run[0])
+    baseline, baseline_installs = min(baseline_runs, key=lambda run: run[0])
+    result = {
+        "checkpoints": len(sessions),
+        "repeats": repeats,
+        "cold_seconds": round(cold, 2),
+        "warm_seconds": round(warm, 2),
+        "baseline_seconds": round(baseline, 2),
+        "baseline_over_warm": round(baseline / warm, 2),
+        "baseline_over_cold": round(baseline / cold, 2),
+        "install_seconds": {
+            "uv_cold": cold_installs, "uv_warm": warm_installs, "pip_baseline": baseline_installs,
+        },
+        "install_share_of_warm": round(sum(warm_installs.values()) / warm, 3),
+    }  # fmt: skip
+    text = "\n".join(
+        [
+            f"matrix of {len(sessions)} checkpoint(s), best of {repeats}",
+            f"  cold  (nox -j auto, uv, empty cache): {cold:7.2f}s",
+            f"  warm  (nox -j auto, uv, warm cache):  {warm:7.2f}s",
+            f"  baseline (venv + pip + serial pytest): {baseline:7.2f}s",
+            f"  baseline / warm = {baseline / warm:.2f}x",
+            f"  baseline / cold = {baseline / cold:.2f}x",
+            "  env+install per checkpoint (s): uv warm "
+            f"{warm_installs}, pip baseline {baseline_installs}",
+        ]
+    )
+    print(text)
+    write_atomically(ROOT / OUT_DIR / "matrix.json", json.dumps(result, indent=2) + "\n")
+    write_atomically(ROOT / OUT_DIR / "matrix.md", "```\n" + text + "\n```\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
