@@ -19,8 +19,10 @@ import nox
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from matrix.checkpoint_session import run_checkpoint
+from matrix.layering import importlinter_config
 from matrix.manifest import ManifestError, load_manifest
 from matrix.report import write_report
+from matrix.vacuity import run_vacuity
 
 try:
     MANIFEST = load_manifest()
@@ -39,18 +41,23 @@ nox.options.download_python = "never"
 nox.options.sessions = [*CHECKPOINT_SESSIONS, "report"]
 
 
-def _register_checkpoint(number: int) -> None:
+def _register_module_sessions(number: int) -> None:
     def checkpoint(session: nox.Session) -> None:
         run_checkpoint(session, MANIFEST, number, PYPROJECT)
+
+    def vacuity(session: nox.Session) -> None:
+        run_vacuity(session, MANIFEST, number, PYPROJECT)
 
     checkpoint.__doc__ = (
         f"Checkpoint {number:02d}: install modules 01..{number:02d}, run suites 01..{number:02d}."
     )
+    vacuity.__doc__ = f"Suite {number:02d} with module {number:02d} emptied: every test must fail."
     nox.session(name=f"module{number:02d}", python=None, allow_parallel=True)(checkpoint)
+    nox.session(name=f"vacuity{number:02d}", python=None, allow_parallel=True)(vacuity)
 
 
 for _module in MANIFEST.modules:
-    _register_checkpoint(_module.number)
+    _register_module_sessions(_module.number)
 
 
 @nox.session(python=False, allow_parallel=False)
@@ -78,8 +85,13 @@ def selftest(session: nox.Session) -> None:
 
 @nox.session(python=None)
 def lint(session: nox.Session) -> None:
-    """ruff over the code; actionlint and zizmor over the CI workflows."""
+    """ruff; import-linter's layers contract (from the manifest); actionlint and zizmor."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
     session.run("ruff", "check", ".", *session.posargs)
+    session.run("ruff", "format", "--check", ".")
+    contract = Path(session.create_tmp()) / "importlinter.ini"
+    contract.write_text(importlinter_config(MANIFEST), encoding="utf-8")
+    # The source tree is what is linted; PYTHONPATH lets import-linter find the package.
+    session.run("lint-imports", "--no-cache", str(contract), env={"PYTHONPATH": str(MANIFEST.root)})
     session.run("actionlint")
     session.run("zizmor", "--offline", WORKFLOWS)

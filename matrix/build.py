@@ -20,6 +20,7 @@ from matrix.manifest import PACKAGE_DIR, Manifest
 
 CHECKPOINT_FILE = f"{PACKAGE_DIR}/_checkpoint.py"
 BUILD_CONFIG = "pyproject.toml"
+EMPTY: frozenset[str] = frozenset()
 VERSION_PATTERN = re.compile(r'^__version__ = "([^"+]+)"$', re.MULTILINE)
 
 
@@ -27,52 +28,64 @@ class BuildError(RuntimeError):
     """A checkpoint wheel could not be built; the message says why."""
 
 
-def checkpoint_version(manifest: Manifest, number: int) -> str:
+def checkpoint_version(manifest: Manifest, number: int, emptied: frozenset[str] = EMPTY) -> str:
     source = (manifest.root / CHECKPOINT_FILE).read_text(encoding="utf-8")
     match = VERSION_PATTERN.search(source)
     if not match:
         raise BuildError(f'{CHECKPOINT_FILE} has no line __version__ = "X.Y.Z"; restore it')
     digest = hashlib.sha256()
     for path in sorted({BUILD_CONFIG, *manifest.files_of_checkpoint(number)} - {CHECKPOINT_FILE}):
-        digest.update(path.encode() + b"\0" + (manifest.root / path).read_bytes() + b"\0")
+        content = b"" if path in emptied else (manifest.root / path).read_bytes()
+        digest.update(path.encode() + b"\0" + content + b"\0")
     return f"{match.group(1)}+cp{number:02d}.{digest.hexdigest()[:12]}"
 
 
-def checkpoint_module(manifest: Manifest, number: int) -> str:
+def checkpoint_module(manifest: Manifest, number: int, emptied: frozenset[str] = EMPTY) -> str:
     """The text of _checkpoint.py inside checkpoint `number`'s wheel."""
     slugs = tuple(module.slug for module in manifest.checkpoint(number))
     return (
         f'"""Checkpoint {number:02d} of tinytorch, built by matrix/build.py: modules '
         f'01..{number:02d} only."""\n\n'
-        f'__version__ = "{checkpoint_version(manifest, number)}"\n'
+        f'__version__ = "{checkpoint_version(manifest, number, emptied)}"\n'
         f"CHECKPOINT = {number}\n"
         f"MODULES = {slugs!r}\n"
     )
 
 
-def stage_checkpoint(manifest: Manifest, number: int, staging: Path) -> None:
+def stage_checkpoint(
+    manifest: Manifest, number: int, staging: Path, emptied: frozenset[str] = EMPTY
+) -> None:
     shutil.copyfile(manifest.root / BUILD_CONFIG, staging / BUILD_CONFIG)
     for path in manifest.files_of_checkpoint(number):
         target = staging / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(manifest.root / path, target)
-    (staging / CHECKPOINT_FILE).write_text(checkpoint_module(manifest, number), encoding="utf-8")
+        if path in emptied:
+            target.write_bytes(b"")
+        else:
+            shutil.copyfile(manifest.root / path, target)
+    stamp = checkpoint_module(manifest, number, emptied)
+    (staging / CHECKPOINT_FILE).write_text(stamp, encoding="utf-8")
 
 
-def build_checkpoint_wheel(manifest: Manifest, number: int, out_dir: Path) -> Path:
+def build_checkpoint_wheel(
+    manifest: Manifest, number: int, out_dir: Path, emptied: frozenset[str] = EMPTY
+) -> Path:
     """Build checkpoint `number` into out_dir (emptied first) and return the wheel's path.
 
-    The version names a digest of every input, so a wheel already in out_dir under the
-    expected name was built from these very sources and is returned as it is.
+    Files named in `emptied` go into the wheel as empty files: the vacuity check builds
+    checkpoint N with module N emptied to prove that suite N fails without it. The version
+    names a digest of every input, so a wheel already in out_dir under the expected name was
+    built from these very sources and is returned as it is.
     """
-    expected = out_dir / f"tinytorch-{checkpoint_version(manifest, number)}-py3-none-any.whl"
+    version = checkpoint_version(manifest, number, emptied)
+    expected = out_dir / f"tinytorch-{version}-py3-none-any.whl"
     if expected.is_file() and list(out_dir.glob("*.whl")) == [expected]:
         return expected
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     with tempfile.TemporaryDirectory(prefix=f"tinytorch-cp{number:02d}-") as staging:
-        stage_checkpoint(manifest, number, Path(staging))
+        stage_checkpoint(manifest, number, Path(staging), emptied)
         command = ["uv", "build", "--wheel", "--quiet", "--out-dir", str(out_dir), staging]
         try:
             completed = subprocess.run(command, capture_output=True, text=True, check=False)

@@ -91,6 +91,15 @@ def suite_of(classname: str) -> str:
     return CHECKPOINT_SUITE
 
 
+def tests_not_failing(path: Path) -> list[str]:
+    """The tests of a JUnit XML file that passed or were skipped, as class::name."""
+    return [
+        f"{case.get('classname')}::{case.get('name')}"
+        for case in ElementTree.parse(path).getroot().iter("testcase")
+        if not (case.findall("failure") or case.findall("error"))
+    ]
+
+
 def read_junit(path: Path) -> tuple[dict[str, SuiteCount], str | None]:
     """Count outcomes per suite; also say whether a test timed out or a worker crashed."""
     suites: dict[str, SuiteCount] = {}
