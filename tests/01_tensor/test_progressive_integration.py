@@ -775,9 +775,34 @@ class TestInPlaceVersion:
 
     def test_augmented_assignment_to_data_bumps_the_version(self):
         t = Tensor([1.0, 2.0])
+        storage = t.data
         t.data -= 0.5
         assert t._version == 1
+        assert t.data is storage  # written in place, not replaced
         check(t, [0.5, 1.5])
+
+    def test_writes_through_the_data_array_bump_the_version(self):
+        t = Tensor([[1.0, 2.0], [3.0, 4.0]])
+        t.data[0, 0] = 10.0
+        assert t._version == 1
+        t.data[1][0] = 30.0  # through a view of the view
+        assert t._version == 2
+        np.multiply(t.data, 2.0, out=t.data)
+        assert t._version == 3
+        t.data.reshape(4)[3] = -1.0
+        assert t._version == 4
+        check(t, [[20.0, 4.0], [60.0, -1.0]])
+
+    def test_arrays_computed_from_data_are_plain_and_untracked(self):
+        t = Tensor([1.0, 2.0])
+        doubled = t.data * 2
+        copied = t.data.copy()
+        assert type(doubled) is np.ndarray
+        doubled[0] = 7.0
+        copied[0] = 7.0
+        assert t._version == 0
+        check(t, [1.0, 2.0])
+        assert repr(t.data) == "array([1., 2.], dtype=float32)"
 
     def test_out_of_place_operations_leave_versions_alone(self):
         t = Tensor([[1.0, 2.0], [3.0, 4.0]])

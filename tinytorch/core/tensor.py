@@ -25,14 +25,16 @@ Hooks for autograd
     reshape transpose sum mean max exp log sqrt, ``inputs`` the Tensor operands in mathematical
     order (``2 - t`` has inputs ``(Tensor(2), t)``), ``attrs`` the operation's arguments
     (axis, keepdims, key, shape, exponent, dim0, dim1). Here it only wraps ``out``.
-    ``Tensor._version`` counts in-place changes: in-place operators, ``t[key] = value`` and
-    assigning ``t.data``. Writing through the array itself (``t.data[0] = 1``) bypasses it.
+    ``Tensor._version`` counts in-place changes: in-place operators, ``t[key] = value``,
+    assigning ``t.data``, and writes through the array ``t.data`` hands out (``t.data[0] = 1``,
+    ``t.data -= x``): that array is a view which reports writes to its tensor.
 """
 
 import contextlib
 import contextvars
 import numbers
 import reprlib
+import weakref
 
 import numpy as np
 
@@ -134,6 +136,46 @@ def _index(key):
     return values.astype(np.intp)
 
 
+class _TrackedArray(np.ndarray):
+    """What ``t.data`` hands out: ``t``'s own memory, seen through a view that counts writes
+    into it (item assignment, in-place operators, ufuncs with ``out=``) as in-place changes of
+    ``t``, so that autograd can refuse a graph whose saved values were overwritten.
+
+    Results computed from it are plain ndarrays. Writes through other numpy functions
+    (``fill``, ``np.copyto``, ``sort``) are not counted.
+    """
+
+    def __array_finalize__(self, obj):
+        # A view of the view (a slice, a reshape) writes into the same tensor; a copy does not.
+        self._owner = getattr(obj, "_owner", None) if self.base is not None else None
+
+    def _changed(self):
+        tensor = self._owner() if self._owner is not None else None
+        if tensor is not None:
+            tensor._version += 1
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        self._changed()
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        plain = tuple(x.view(np.ndarray) if isinstance(x, _TrackedArray) else x for x in inputs)
+        if out is None:
+            return getattr(ufunc, method)(*plain, **kwargs)
+        kwargs["out"] = tuple(
+            x.view(np.ndarray) if isinstance(x, _TrackedArray) else x for x in out
+        )
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        for array in out:
+            if isinstance(array, _TrackedArray):
+                array._changed()
+        # `a -= b` must give back `a` itself, as it does for a plain ndarray.
+        return out[0] if len(out) == 1 else result
+
+    def __repr__(self):
+        return repr(self.view(np.ndarray))
+
+
 class Tensor:
     """An n-dimensional array of floats; see the module docstring."""
 
@@ -143,22 +185,46 @@ class Tensor:
     def __init__(self, data, requires_grad=False):
         self._data = _to_array(data)
         self._version = 0
+        self._view = None
         self.requires_grad = bool(requires_grad)
         self.grad = None
+
+    @classmethod
+    def _wrap(cls, out):
+        """A Tensor holding ``out``, an operation's result, copied only when it must be: when
+        it is a view of another array or not of the default dtype."""
+        tensor = cls.__new__(cls)
+        dtype = get_default_dtype()
+        if not isinstance(out, np.ndarray) or out.base is not None or out.dtype != dtype:
+            with np.errstate(over="ignore"):
+                out = np.array(out, dtype=dtype)
+        tensor._data = out
+        tensor._version = 0
+        tensor._view = None
+        tensor.requires_grad = False
+        tensor.grad = None
+        return tensor
 
     @staticmethod
     def _from_op(out, op, inputs, **attrs):
         """Make the result of operation ``op``; module 05 replaces this to record the graph."""
-        return Tensor(out)
+        return Tensor._wrap(out)
 
     # --- storage -------------------------------------------------------------------------
 
     @property
     def data(self):
-        return self._data
+        view = self._view
+        if view is None or view[0] is not self._data:
+            tracked = self._data.view(_TrackedArray)
+            tracked._owner = weakref.ref(self)
+            view = self._view = (self._data, tracked)
+        return view[1]
 
     @data.setter
     def data(self, value):
+        if self._view is not None and value is self._view[1]:
+            return  # `t.data -= x` wrote into the view, which has counted the change already
         self._data = _to_array(value)
         self._version += 1
 
@@ -175,8 +241,8 @@ class Tensor:
         return self._data.dtype
 
     def numpy(self):
-        """The underlying array itself (not a copy)."""
-        return self._data
+        """The underlying array itself (not a copy): the same object as ``.data``."""
+        return self.data
 
     def __array__(self, dtype=None, copy=None):
         # Lets numpy read a Tensor: np.asarray(t), np.stack([t1, t2]), Tensor([t1, t2]).
