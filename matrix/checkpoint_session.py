@@ -27,7 +27,6 @@ from matrix.results import (
     PYTEST_BROKE,
     CheckpointRun,
     read_junit,
-    run_key,
     save_run,
 )
 
@@ -49,14 +48,15 @@ def oldest_numpy(pyproject: dict) -> str:
     raise BuildError("pyproject.toml declares no numpy>=X floor, so there is no oldest numpy")
 
 
-def numpy_requirement(session: nox.Session, pyproject: dict) -> list[str]:
+def numpy_choice(session: nox.Session) -> str:
     choice = os.environ.get(NUMPY_ENV, "latest")
-    if choice == "latest":
-        return []
-    if choice == "oldest":
-        return [oldest_numpy(pyproject)]
-    session.error(f"{NUMPY_ENV}={choice!r} is not understood; use 'latest' or 'oldest'")
-    return []
+    if choice not in ("latest", "oldest"):
+        session.error(f"{NUMPY_ENV}={choice!r} is not understood; use 'latest' or 'oldest'")
+    return choice
+
+
+def numpy_requirement(choice: str, pyproject: dict) -> list[str]:
+    return [oldest_numpy(pyproject)] if choice == "oldest" else []
 
 
 def xdist_workers(session: nox.Session) -> str:
@@ -70,7 +70,12 @@ def run_checkpoint(session: nox.Session, manifest: Manifest, number: int, pyproj
     python = session.run(
         "python", "-c", "import platform; print(platform.python_version())", silent=True
     ).strip()
-    run = CheckpointRun(checkpoint=number, python=".".join(python.split(".")[:2]), status="")
+    run = CheckpointRun(
+        checkpoint=number,
+        python=".".join(python.split(".")[:2]),
+        status="",
+        numpy_choice=numpy_choice(session),
+    )
     try:
         _build_install_test(session, manifest, number, pyproject, run)
     finally:
@@ -92,13 +97,17 @@ def _build_install_test(
         session.error(str(error))
     test_dependencies = nox.project.dependency_groups(pyproject, "test")
     try:
-        session.install(str(wheel), *numpy_requirement(session, pyproject), *test_dependencies)
+        numpy = numpy_requirement(run.numpy_choice, pyproject)
+        session.install(str(wheel), *numpy, *test_dependencies)
     except CommandFailed as error:
         run.status, run.detail = INSTALL_FAILED, error.reason or ""
         session.error(f"installing checkpoint {number:02d} failed: {error.reason}")
     run.install_seconds = round(time.perf_counter() - started, 3)
+    run.numpy = session.run(
+        "python", "-c", "import numpy; print(numpy.__version__)", silent=True
+    ).strip()
 
-    junit = root / JUNIT_DIR / f"{run_key(number, run.python)}.xml"
+    junit = root / JUNIT_DIR / f"{run.key}.xml"
     junit.unlink(missing_ok=True)
     suites = [GUARD_TEST] + [module.tests for module in manifest.checkpoint(number)]
     started = time.perf_counter()

@@ -35,7 +35,7 @@ def matrix_rows(manifest: Manifest, runs: list[CheckpointRun]) -> list[Checkpoin
     missing = [
         CheckpointRun(n, python="", status=NOT_RUN) for n in manifest.numbers if n not in ran
     ]
-    return sorted(runs + missing, key=lambda run: (run.checkpoint, run.python))
+    return sorted(runs + missing, key=lambda run: (run.checkpoint, run.python, run.numpy))
 
 
 def suite_columns(manifest: Manifest) -> list[str]:
@@ -53,11 +53,13 @@ def seconds(value: float | None) -> str:
 
 
 def table(manifest: Manifest, rows: list[CheckpointRun]) -> list[list[str]]:
-    header = ["checkpoint", "python", "status", "install", "tests", *suite_columns(manifest)]
+    header = ["checkpoint", "python", "numpy", "status", "install", "tests"]
+    header += suite_columns(manifest)
     body = [
         [
             f"{run.checkpoint:02d}",
             run.python or NOT_IN_CHECKPOINT,
+            run.numpy or NOT_IN_CHECKPOINT,
             run.status if not run.detail else f"{run.status}: {run.detail}",
             seconds(run.install_seconds),
             seconds(run.test_seconds),

@@ -51,14 +51,18 @@ class CheckpointRun:
     install_seconds: float | None = None
     test_seconds: float | None = None
     suites: dict[str, SuiteCount] = field(default_factory=dict)
+    numpy: str = ""
+    # "oldest" when the run installed the oldest numpy pyproject allows (MATRIX_NUMPY=oldest).
+    numpy_choice: str = "latest"
 
     @property
     def key(self) -> str:
-        return run_key(self.checkpoint, self.python)
+        return run_key(self.checkpoint, self.python, self.numpy_choice)
 
 
-def run_key(checkpoint: int, python: str) -> str:
-    return f"checkpoint-{checkpoint:02d}-py{python}"
+def run_key(checkpoint: int, python: str, numpy_choice: str = "latest") -> str:
+    suffix = "" if numpy_choice == "latest" else f"-numpy-{numpy_choice}"
+    return f"checkpoint-{checkpoint:02d}-py{python}{suffix}"
 
 
 def write_atomically(path: Path, text: str) -> None:
