@@ -19,6 +19,7 @@ from pathlib import Path
 from matrix.manifest import PACKAGE_DIR, Manifest
 
 CHECKPOINT_FILE = f"{PACKAGE_DIR}/_checkpoint.py"
+BUILD_DIR = Path("build/checkpoints")
 BUILD_CONFIG = "pyproject.toml"
 EMPTY: frozenset[str] = frozenset()
 VERSION_PATTERN = re.compile(r'^__version__ = "([^"+]+)"$', re.MULTILINE)
@@ -102,3 +103,9 @@ def build_checkpoint_wheel(
     if len(wheels) != 1:
         raise BuildError(f"expected one wheel in {out_dir}, found {[w.name for w in wheels]}")
     return wheels[0]
+
+
+def checkpoint_wheel(manifest: Manifest, number: int, emptied: frozenset[str] = EMPTY) -> Path:
+    """Checkpoint `number`'s wheel in its usual place under build/checkpoints/."""
+    folder = f"cp{number:02d}" + ("-emptied" if emptied else "")
+    return build_checkpoint_wheel(manifest, number, manifest.root / BUILD_DIR / folder, emptied)

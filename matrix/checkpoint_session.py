@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import nox
 from nox.command import CommandFailed
 from packaging.requirements import Requirement
 
-from matrix.build import BuildError, build_checkpoint_wheel
+from matrix.build import BuildError, checkpoint_wheel
 from matrix.manifest import Manifest
 from matrix.results import (
     BUILD_FAILED,
@@ -30,7 +29,6 @@ from matrix.results import (
     save_run,
 )
 
-BUILD_DIR = Path("build/checkpoints")
 GUARD_TEST = "tests/test_checkpoint_guard.py"
 # Environment variable that names the checkpoint the guard test must find installed.
 CHECKPOINT_ENV = "TINYTORCH_CHECKPOINT"
@@ -91,7 +89,7 @@ def _build_install_test(
     root = manifest.root
     started = time.perf_counter()
     try:
-        wheel = build_checkpoint_wheel(manifest, number, root / BUILD_DIR / f"cp{number:02d}")
+        wheel = checkpoint_wheel(manifest, number)
     except BuildError as error:
         run.status, run.detail = BUILD_FAILED, str(error).splitlines()[0]
         session.error(str(error))

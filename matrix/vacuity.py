@@ -11,8 +11,8 @@ from pathlib import Path
 
 import nox
 
-from matrix.build import build_checkpoint_wheel
-from matrix.checkpoint_session import BUILD_DIR, CHECKPOINT_ENV
+from matrix.build import checkpoint_wheel
+from matrix.checkpoint_session import CHECKPOINT_ENV
 from matrix.manifest import Manifest
 from matrix.results import REPORTS_DIR, tests_not_failing, write_atomically
 
@@ -22,9 +22,7 @@ VACUITY_DIR = REPORTS_DIR / "vacuity"
 def run_vacuity(session: nox.Session, manifest: Manifest, number: int, pyproject: dict) -> None:
     module = manifest.module(number)
     root = manifest.root
-    wheel = build_checkpoint_wheel(
-        manifest, number, root / BUILD_DIR / f"cp{number:02d}-vacuity", frozenset(module.files)
-    )
+    wheel = checkpoint_wheel(manifest, number, emptied=frozenset(module.files))
     session.install(str(wheel), *nox.project.dependency_groups(pyproject, "test"))
     junit = root / VACUITY_DIR / f"module-{module.label}.xml"
     junit.unlink(missing_ok=True)
