@@ -4,7 +4,10 @@ nox                  every checkpoint, then the report
 nox -j auto          the same, checkpoints side by side
 nox -s module03      checkpoint 03 only: modules 01..03 installed, suites 01..03 run
 nox -s report        the checkpoint x suite table of the latest runs
-nox -s lint          ruff, actionlint, zizmor
+nox -s vacuity03     suite 03 against checkpoint 03 with module 03 emptied: all must fail
+nox -s milestone     the newest checkpoint learns scikit-learn's digits (>= 95%)
+nox -s bench         speed and memory, as ratios to baselines measured in the same run
+nox -s lint          ruff, import-linter, actionlint, zizmor
 nox -s selftest      the matrix tool's own tests
 """
 
@@ -18,6 +21,7 @@ import nox
 # nox imports this file without putting its folder on sys.path; matrix/ lives beside it.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from matrix.build import checkpoint_wheel
 from matrix.checkpoint_session import run_checkpoint
 from matrix.layering import importlinter_config
 from matrix.manifest import ManifestError, load_manifest
@@ -69,10 +73,22 @@ def report(session: nox.Session) -> None:
         session.error("at least one checkpoint did not pass (see its row above)")
 
 
-@nox.session(python=False)
+@nox.session(python=None)
 def bench(session: nox.Session) -> None:
-    """Matrix wall time cold/warm vs venv+pip+serial pytest (`-- --quick`: one repeat)."""
-    session.run(sys.executable, "bench/matrix_bench.py", *session.posargs)
+    """Engine and matrix speed and memory, as ratios to baselines (`-- --quick` for CI)."""
+    wheel = checkpoint_wheel(MANIFEST, MANIFEST.numbers[-1])
+    session.install(str(wheel), *nox.project.dependency_groups(PYPROJECT, "bench"))
+    session.run("python", "bench/engine_bench.py", *session.posargs)
+    # The matrix benchmark drives nox itself, so it runs on nox's own interpreter.
+    session.run(sys.executable, "bench/matrix_bench.py", *session.posargs, external=True)
+
+
+@nox.session(python=None)
+def milestone(session: nox.Session) -> None:
+    """The newest checkpoint trains an MLP on scikit-learn's digits to >= 95% held-out."""
+    wheel = checkpoint_wheel(MANIFEST, MANIFEST.numbers[-1])
+    session.install(str(wheel), *nox.project.dependency_groups(PYPROJECT, "milestone"))
+    session.run("python", "milestone/train_digits.py", *session.posargs)
 
 
 @nox.session(python=None)

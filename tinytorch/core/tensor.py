@@ -278,9 +278,12 @@ class Tensor:
     def _binary(self, other, op, fn, reflected=False):
         other = _as_tensor(other)
         a, b = (other, self) if reflected else (self, other)
-        _broadcast(op, a.shape, b.shape)
         with np.errstate(all="ignore"):
-            out = fn(a._data, b._data)
+            try:
+                out = fn(a._data, b._data)
+            except ValueError:
+                _broadcast(op, a.shape, b.shape)  # raises, naming both shapes
+                raise
         return Tensor._from_op(out, op, (a, b))
 
     def __add__(self, other):

@@ -1,0 +1,232 @@
+"""The autograd engine's speed and memory, each beside a baseline measured in the same run.
+
+  recording   each op on (64, 128) float32 arrays: tinytorch with requires_grad vs raw numpy
+  mlp step    784-128-10, batch 64, forward+backward: tinytorch vs the same step in numpy
+  backward    backward time over forward time, for the MLP step
+  chains      backward of chains of 1e3, 1e4, 1e5 nodes: time per node (linear = flat)
+  memory      peak bytes traced during a training step vs the activations it must keep
+Runs inside a venv holding the newest checkpoint (`nox -s bench`); writes the table as text,
+Markdown and JSON, and a PNG of backward time and memory against graph size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+from tinytorch.core.activations import ReLU
+from tinytorch.core.autograd import enable_autograd
+from tinytorch.core.layers import Linear
+from tinytorch.core.losses import CrossEntropyLoss
+from tinytorch.core.tensor import Tensor
+
+OUT_DIR = Path("reports/bench")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+def best_time(fn, repeats: int, number: int) -> float:
+    """Best of `repeats` averages over `number` calls, in seconds per call."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - started) / number)
+    return best
+
+
+def recording_overhead(repeats: int) -> dict:
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((64, 128)).astype(np.float32)
+    b = rng.standard_normal((64, 128)).astype(np.float32)
+    w = rng.standard_normal((128, 128)).astype(np.float32)
+    ta, tb, tw = (Tensor(x, requires_grad=True) for x in (a, b, w))
+    cases = {
+        "add": (lambda: a + b, lambda: ta + tb),
+        "mul": (lambda: a * b, lambda: ta * tb),
+        "matmul": (lambda: a @ w, lambda: ta @ tw),
+        "exp": (lambda: np.exp(a), lambda: ta.exp()),
+        "sum": (lambda: a.sum(axis=1), lambda: ta.sum(axis=1)),
+        "relu": (lambda: np.maximum(a, 0), lambda: ReLU()(ta)),
+    }
+    result = {}
+    for name, (raw, recorded) in cases.items():
+        raw_s = best_time(raw, repeats, 200)
+        rec_s = best_time(recorded, repeats, 200)
+        result[name] = {
+            "numpy_us": raw_s * 1e6,
+            "tinytorch_us": rec_s * 1e6,
+            "ratio": rec_s / raw_s,
+        }
+    return result
+
+
+def mlp_step(repeats: int) -> dict:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((64, 784)).astype(np.float32)
+    y = rng.integers(0, 10, 64)
+    np.random.seed(0)
+    l1, l2, relu, ce = Linear(784, 128), Linear(128, 10), ReLU(), CrossEntropyLoss()
+    w1, b1, w2, b2 = (p.data.copy() for p in (l1.weight, l1.bias, l2.weight, l2.bias))
+    tx = Tensor(x)
+
+    def forward():
+        return ce(l2(relu(l1(tx))), y)
+
+    def tinytorch_step():
+        for p in (l1.weight, l1.bias, l2.weight, l2.bias):
+            p.grad = None
+        forward().backward()
+
+    def numpy_step():
+        h = x @ w1 + b1
+        a = np.maximum(h, 0)
+        z = a @ w2 + b2
+        z = z - z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        loss = -np.log(p[np.arange(64), y]).mean()
+        g = p
+        g[np.arange(64), y] -= 1
+        g /= 64
+        gw2, gb2 = a.T @ g, g.sum(axis=0)
+        ga = (g @ w2.T) * (h > 0)
+        gw1, gb1 = x.T @ ga, ga.sum(axis=0)
+        return loss, gw1, gb1, gw2, gb2
+
+    tiny = best_time(tinytorch_step, repeats, 20)
+    raw = best_time(numpy_step, repeats, 20)
+    fwd = best_time(forward, repeats, 20)
+    return {
+        "tinytorch_ms": tiny * 1e3,
+        "numpy_ms": raw * 1e3,
+        "ratio": tiny / raw,
+        "forward_ms": fwd * 1e3,
+        "backward_over_forward": (tiny - fwd) / fwd,
+    }
+
+
+def chains(sizes: list[int]) -> dict:
+    result = {}
+    for n in sizes:
+        leaf = Tensor([1.0], requires_grad=True)
+        z = leaf
+        for _ in range(n):
+            z = z * 1.0
+        started = time.perf_counter()
+        z.backward()
+        seconds = time.perf_counter() - started
+        tracemalloc.start()
+        z2 = leaf
+        for _ in range(n):
+            z2 = z2 * 1.0
+        graph_bytes = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        del z, z2
+        result[str(n)] = {
+            "backward_s": seconds,
+            "per_node_us": seconds / n * 1e6,
+            "graph_bytes": graph_bytes,
+        }
+    return result
+
+
+def step_memory() -> dict:
+    np.random.seed(0)
+    l1, l2, relu, ce = Linear(784, 128), Linear(128, 10), ReLU(), CrossEntropyLoss()
+    x = Tensor(np.random.standard_normal((64, 784)))
+    y = np.random.randint(0, 10, 64)
+    ce(l2(relu(l1(x))), y).backward()  # warm up: grads exist, caches filled
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    loss = ce(l2(relu(l1(x))), y)
+    loss.backward()
+    del loss
+    after, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # What the step must keep for backward: x@W1+b1 and relu output (64x128), logits (64x10)
+    # and their softmax, float32.
+    activations = 4 * (64 * 128 * 2 + 64 * 10 * 2)
+    return {
+        "peak_bytes": peak - before,
+        "activation_bytes": activations,
+        "peak_over_activations": (peak - before) / activations,
+        "retained_after_step_bytes": after - before,
+    }
+
+
+def plot(chain_result: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [int(n) for n in chain_result]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.loglog(sizes, [chain_result[str(n)]["backward_s"] for n in sizes], "o-")
+    left.set(xlabel="graph size (nodes)", ylabel="backward time (s)", title="backward vs size")
+    right.loglog(sizes, [chain_result[str(n)]["graph_bytes"] for n in sizes], "o-")
+    right.set(xlabel="graph size (nodes)", ylabel="graph memory (bytes)", title="memory vs size")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="bench/engine_bench.py")
+    parser.add_argument("--quick", action="store_true", help="few repeats, small chains (CI)")
+    args = parser.parse_args()
+    enable_autograd()
+    repeats = 2 if args.quick else 7
+    sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
+    result = {
+        "recording": recording_overhead(repeats),
+        "mlp_step": mlp_step(repeats),
+        "chains": chains(sizes),
+        "memory": step_memory(),
+    }
+    per_node = [c["per_node_us"] for c in result["chains"].values()]
+    result["chains_per_node_spread"] = max(per_node) / min(per_node)
+    lines = ["op       numpy us  tinytorch us  ratio"]
+    for name, row in result["recording"].items():
+        lines.append(
+            f"{name:8} {row['numpy_us']:8.1f}  {row['tinytorch_us']:12.1f}  {row['ratio']:5.1f}x"
+        )
+    mlp = result["mlp_step"]
+    lines += [
+        f"mlp step 784-128-10 b64: tinytorch {mlp['tinytorch_ms']:.2f} ms, numpy "
+        f"{mlp['numpy_ms']:.2f} ms, ratio {mlp['ratio']:.2f}x",
+        f"backward / forward: {mlp['backward_over_forward']:.2f}x",
+        "chains: "
+        + ", ".join(
+            f"{n} nodes {c['per_node_us']:.1f} us/node" for n, c in result["chains"].items()
+        )
+        + f" (spread {result['chains_per_node_spread']:.2f}x)",
+        "step memory: peak {peak_bytes} B vs activations {activation_bytes} B = "
+        "{peak_over_activations:.2f}x; retained after step {retained_after_step_bytes} B".format(
+            **result["memory"]
+        ),
+    ]
+    text = "\n".join(lines)
+    print(text)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    write_atomically(OUT_DIR / "engine.json", json.dumps(result, indent=2) + "\n")
+    write_atomically(OUT_DIR / "engine.md", "```\n" + text + "\n```\n")
+    plot(result["chains"], OUT_DIR / ".engine.partial.png")
+    os.replace(OUT_DIR / ".engine.partial.png", OUT_DIR / "engine.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,604 @@
+"""Module 02 (Activations): the contract of API.md section "02 Activations", at every checkpoint.
+
+Checkpoint 02 holds modules 01..02; these tests run again at every later checkpoint, where
+module 05 has turned autograd on. Only what autograd changes on purpose (the requires_grad of
+results whose inputs require grad) is asserted for whichever state is in force; see
+``autograd_loaded``.
+
+Expected values are worked out by hand or from the formula in plain float64 numpy, never by
+calling the code under test. Tolerances are stated in units of float32's machine epsilon
+``EPS = 2**-23`` (one float32 ulp at 1 is EPS, so a correctly rounded result is within EPS/2).
+"""
+
+import math
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from tinytorch.core.activations import GELU, ReLU, Sigmoid, Softmax, Tanh
+from tinytorch.core.tensor import Tensor, default_dtype
+
+F32 = np.dtype(np.float32)
+F64 = np.dtype(np.float64)
+EPS = float(np.finfo(np.float32).eps)  # 2**-23
+ACTIVATIONS = [ReLU, Sigmoid, Tanh, GELU, Softmax]
+ELEMENTWISE = [ReLU, Sigmoid, Tanh, GELU]
+SETTINGS = settings(max_examples=50, deadline=None, database=None)
+
+
+def check(t, expected, dtype=F32, rtol=1e-6, atol=0.0):
+    """t is a Tensor of `dtype` whose data equals `expected` (values and shape)."""
+    expected = np.asarray(expected, dtype=np.float64)
+    assert isinstance(t, Tensor), f"expected a Tensor, got {type(t).__name__}"
+    assert isinstance(t.data, np.ndarray)
+    assert t.dtype == dtype
+    assert t.shape == expected.shape
+    np.testing.assert_allclose(t.data, expected, rtol=rtol, atol=atol)
+
+
+def autograd_loaded():
+    """Whether module 05 is imported, which turns autograd on (checkpoints 05 and later)."""
+    return "tinytorch.core.autograd" in sys.modules
+
+
+# --- float64 references, written from the formulas (not from tinytorch) ------------------
+
+
+def ref_sigmoid(x):
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(over="ignore"):  # exp(1000) is inf in float64 too; 1 / (1 + inf) is 0
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+def ref_gelu(x):
+    x = np.asarray(x, dtype=np.float64)
+    return x * ref_sigmoid(1.702 * x)
+
+
+def ref_softmax(x, axis=-1):
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(under="ignore"):  # exp(-2938) is 0 in float64 too
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+# =========================================================================================
+# (a) modules 01..N-1 still work
+# =========================================================================================
+
+
+class TestPriorStackStillWorking:
+    """Module 01 (Tensor), re-proved with hand-worked values."""
+
+    def test_creation_is_float32(self):
+        t = Tensor([[1, 2], [3, 4]])
+        check(t, [[1.0, 2.0], [3.0, 4.0]])
+        assert t.shape == (2, 2)
+        assert t.size == 4
+
+    def test_arithmetic_and_broadcasting(self):
+        a = Tensor([[1.0, 2.0], [3.0, 4.0]])
+        check(a * 2 - Tensor([1.0, 10.0]), [[1.0, -6.0], [5.0, -2.0]])
+        check(1 - a / 4, [[0.75, 0.5], [0.25, 0.0]])
+
+    def test_matmul_by_hand(self):
+        check(Tensor([[1, 2], [3, 4]]) @ Tensor([[5, 6], [7, 8]]), [[19.0, 22.0], [43.0, 50.0]])
+
+    def test_reductions_and_exp(self):
+        t = Tensor([[1.0, 5.0, 3.0], [-2.0, 0.0, -1.0]])
+        check(t.max(axis=1, keepdims=True), [[5.0], [0.0]])
+        check(t.sum(axis=0), [-1.0, 5.0, 2.0])
+        check(t.mean(), 1.0)
+        check(Tensor([0.0, 1.0]).exp(), [1.0, math.e])
+
+    def test_results_require_grad_only_with_autograd(self):
+        t = Tensor([1.0, 2.0], requires_grad=True)
+        assert t.requires_grad is True
+        assert (t * 3).requires_grad is autograd_loaded()
+
+
+# =========================================================================================
+# (b) module 02: each activation
+# =========================================================================================
+
+
+class TestCommonInterface:
+    @pytest.mark.parametrize("cls", ACTIVATIONS)
+    def test_no_constructor_arguments_and_no_parameters(self, cls):
+        act = cls()
+        first, second = act.parameters(), act.parameters()
+        assert first == []
+        assert isinstance(first, list)
+        first.append("junk")  # each call gives its own list
+        assert second == []
+        assert act.parameters() == []
+
+    @pytest.mark.parametrize("cls", ACTIVATIONS)
+    def test_calling_is_forward(self, cls):
+        x = Tensor([[-2.0, -0.5, 0.0], [0.5, 1.0, 3.0]])
+        via_call, via_forward = cls()(x), cls().forward(x)
+        assert isinstance(via_call, Tensor)
+        np.testing.assert_array_equal(via_call.data, via_forward.data)
+
+    @pytest.mark.parametrize("cls", ACTIVATIONS)
+    @pytest.mark.parametrize("shape", [(5,), (2, 3), (2, 1, 4), (1, 1)])
+    def test_shape_dtype_and_a_new_tensor(self, cls, shape):
+        data = np.linspace(-3.0, 3.0, int(np.prod(shape))).reshape(shape)
+        x = Tensor(data)
+        y = cls()(x)
+        assert y is not x
+        assert y.shape == shape
+        assert y.dtype == F32
+        assert not np.shares_memory(y.data, x.data)
+        check(x, data)  # the input is unchanged
+
+    @pytest.mark.parametrize(
+        ("cls", "expected"),
+        [(ReLU, 1.5), (Sigmoid, ref_sigmoid(1.5)), (Tanh, math.tanh(1.5)), (GELU, ref_gelu(1.5))],
+    )
+    def test_elementwise_on_a_0d_tensor(self, cls, expected):
+        check(cls()(Tensor(1.5)), expected, rtol=8 * EPS)
+
+    @pytest.mark.parametrize("cls", ACTIVATIONS)
+    def test_empty_tensor(self, cls):
+        y = cls()(Tensor(np.zeros((2, 0))))
+        assert y.shape == (2, 0)
+        assert y.dtype == F32
+
+    @pytest.mark.parametrize("cls", ACTIVATIONS)
+    def test_float64_mode_computes_in_float64(self, cls):
+        # 0.1 is not a float32 value; only a float64 computation matches to 1e-14.
+        data = np.array([[0.1, -0.7, 2.3]])
+        expected = {
+            ReLU: [[0.1, 0.0, 2.3]],
+            Sigmoid: ref_sigmoid(data),
+            Tanh: np.tanh(data),
+            GELU: ref_gelu(data),
+            Softmax: ref_softmax(data),
+        }[cls]
+        with default_dtype(np.float64):
+            y = cls()(Tensor(data))
+        check(y, expected, dtype=F64, rtol=1e-14)
+
+    @pytest.mark.parametrize("cls", ACTIVATIONS)
+    def test_requires_grad_follows_the_input(self, cls):
+        x = Tensor([[0.5, -1.0]], requires_grad=True)
+        assert cls()(x).requires_grad is autograd_loaded()
+        assert cls()(Tensor([[0.5, -1.0]])).requires_grad is False
+
+    @pytest.mark.parametrize("cls", ACTIVATIONS)
+    def test_repr_names_the_class(self, cls):
+        assert repr(cls()) == f"{cls.__name__}()"
+
+
+class TestReLU:
+    def test_by_hand(self):
+        check(ReLU()(Tensor([-3.0, -0.5, 0.0, 0.25, 7.0])), [0.0, 0.0, 0.0, 0.25, 7.0])
+
+    def test_zero_maps_to_zero(self):
+        y = ReLU()(Tensor([0.0, -0.0]))
+        np.testing.assert_array_equal(y.data, [0.0, 0.0])
+
+    def test_matrix_keeps_positive_entries(self):
+        check(ReLU()(Tensor([[1.0, -1.0], [-2.0, 2.0]])), [[1.0, 0.0], [0.0, 2.0]])
+
+    def test_extremes_are_exact(self):
+        check(ReLU()(Tensor([-3e38, 3e38, -1e-30, 1e-30])), [0.0, 3e38, 0.0, 1e-30])
+
+    @SETTINGS
+    @given(
+        hnp.arrays(
+            np.float32,
+            hnp.array_shapes(max_dims=3, max_side=5),
+            elements=st.floats(allow_nan=False, allow_infinity=False, width=32),
+        )
+    )
+    def test_matches_reference_exactly(self, data):
+        expected = np.where(data.astype(np.float64) > 0, data.astype(np.float64), 0.0)
+        check(ReLU()(Tensor(data)), expected, rtol=0)
+
+
+class TestSigmoid:
+    def test_zero_is_one_half(self):
+        check(Sigmoid()(Tensor(0.0)), 0.5, rtol=0)
+
+    def test_by_hand(self):
+        # 1 / (1 + e^-x) for x = 1, -1, 2, ln 3:  e/(e+1), 1/(1+e), 1/(1+e^-2), 3/4
+        x = [1.0, -1.0, 2.0, math.log(3.0)]
+        e = math.e
+        expected = [e / (e + 1), 1 / (1 + e), 1 / (1 + e**-2), 0.75]
+        check(Sigmoid()(Tensor(x)), expected, rtol=4 * EPS)
+
+    def test_symmetry(self):
+        x = Tensor([0.3, 1.7, 4.0, 12.0])
+        total = Sigmoid()(x) + Sigmoid()(-x)
+        check(total, [1.0, 1.0, 1.0, 1.0], rtol=4 * EPS)
+
+    @SETTINGS
+    @given(
+        hnp.arrays(
+            np.float32,
+            hnp.array_shapes(max_dims=3, max_side=5),
+            elements=st.floats(allow_nan=False, allow_infinity=False, width=32),
+        )
+    )
+    def test_matches_float64_reference(self, data):
+        # A few float32 roundings (exp, 1 + z, the division): within 4 ulps relatively; the
+        # atol covers float32 subnormals (sigmoid(x) < 1.2e-38 for x < -87).
+        y = Sigmoid()(Tensor(data))
+        check(y, ref_sigmoid(data), rtol=4 * EPS, atol=1e-44)
+        assert np.all((y.data >= 0) & (y.data <= 1))
+
+
+class TestTanh:
+    def test_by_hand(self):
+        e2 = math.e**2
+        # tanh(1) = (e^2 - 1)/(e^2 + 1); tanh(ln 2) = 3/5; odd function
+        expected = [0.0, (e2 - 1) / (e2 + 1), -(e2 - 1) / (e2 + 1), 0.6]
+        check(Tanh()(Tensor([0.0, 1.0, -1.0, math.log(2.0)])), expected, rtol=4 * EPS)
+
+    def test_saturates_at_plus_minus_one(self):
+        check(Tanh()(Tensor([1000.0, -1000.0, 20.0, -20.0])), [1.0, -1.0, 1.0, -1.0], rtol=0)
+
+    @SETTINGS
+    @given(
+        hnp.arrays(
+            np.float32,
+            hnp.array_shapes(max_dims=2, max_side=6),
+            elements=st.floats(-50, 50, width=32),
+        )
+    )
+    def test_matches_float64_reference(self, data):
+        check(Tanh()(Tensor(data)), np.tanh(data.astype(np.float64)), rtol=4 * EPS, atol=1e-44)
+
+
+class TestGELU:
+    def test_by_hand(self):
+        # gelu(x) = x * sigmoid(1.702 x): gelu(0) = 0; gelu(1) = 1/(1 + e^-1.702);
+        # gelu(-1) = -1/(1 + e^1.702); gelu(ln 3 / 1.702) = (ln 3 / 1.702) * 3/4.
+        a = math.log(3.0) / 1.702
+        expected = [0.0, 1 / (1 + math.exp(-1.702)), -1 / (1 + math.exp(1.702)), a * 0.75]
+        check(GELU()(Tensor([0.0, 1.0, -1.0, a])), expected, rtol=8 * EPS)
+
+    def test_is_the_sigmoid_approximation_not_the_erf_gelu(self):
+        # Exact GELU(1) = Phi(1) = 0.8413447; the sigmoid form gives 0.8457958.
+        y = GELU()(Tensor([1.0]))
+        check(y, [0.8457957], rtol=1e-6)
+        assert abs(float(y.data[0]) - 0.5 * (1 + math.erf(1 / math.sqrt(2)))) > 4e-3
+
+    def test_extremes(self):
+        big = float(np.float32(3e38))  # 3e38 itself is not a float32 value
+        x = [1000.0, -1000.0, big, -big, 100.0]
+        check(GELU()(Tensor(x)), [1000.0, 0.0, big, 0.0, 100.0], rtol=0)
+
+    @SETTINGS
+    @given(
+        hnp.arrays(
+            np.float32,
+            hnp.array_shapes(max_dims=2, max_side=6),
+            elements=st.floats(-200, 200, width=32),
+        )
+    )
+    def test_matches_float64_reference(self, data):
+        # float32 rounds 1.702 * x to relative EPS/2, an absolute error of up to
+        # 1.702 |x| EPS/2 in the exponent, i.e. a relative error of that size in the result;
+        # plus a few ulps for exp, the division and the product. Below 1.2e-38 sigmoid is a
+        # float32 subnormal with an absolute error of a few 1.4e-45 steps, which the product
+        # multiplies by |x|: hence the (1 + |x|) * 1e-44 term.
+        x = data.astype(np.float64)
+        y = GELU()(Tensor(data))
+        assert y.dtype == F32
+        assert y.shape == data.shape
+        bound = (8 + 1.702 * np.abs(x)) * EPS * np.abs(ref_gelu(x)) + (1 + np.abs(x)) * 1e-44
+        assert np.all(np.abs(y.data - ref_gelu(x)) <= bound)
+
+
+class TestSoftmax:
+    def test_by_hand(self):
+        # [0, ln 2, ln 5]: exp gives [1, 2, 5], sum 8
+        check(Softmax()(Tensor([0.0, math.log(2.0), math.log(5.0)])), [0.125, 0.25, 0.625])
+
+    def test_equal_logits_are_uniform(self):
+        check(Softmax()(Tensor([[3.0, 3.0, 3.0, 3.0]])), [[0.25] * 4], rtol=0)
+
+    def test_shift_invariance(self):
+        base = np.array([[0.5, -1.0, 2.0]])
+        a, b = Softmax()(Tensor(base)), Softmax()(Tensor(base + 100.0))
+        check(a, ref_softmax(base), rtol=4 * EPS)
+        check(b, ref_softmax(base), rtol=4 * EPS)
+
+    def test_default_dim_is_last(self):
+        x = np.array([[1.0, 2.0], [3.0, 5.0]])
+        check(Softmax()(Tensor(x)), ref_softmax(x, axis=-1), rtol=4 * EPS)
+        # each row: [1, e] / (1 + e) and [1, e^2] / (1 + e^2)
+        e = math.e
+        check(
+            Softmax()(Tensor(x)), [[1 / (1 + e), e / (1 + e)], [1 / (1 + e**2), e**2 / (1 + e**2)]]
+        )
+
+    @pytest.mark.parametrize("dim", [0, 1, 2, -1, -2, -3])
+    def test_along_each_dim(self, dim):
+        x = np.arange(24, dtype=np.float64).reshape(2, 3, 4) / 5 - 2
+        y = Softmax()(Tensor(x), dim=dim)
+        check(y, ref_softmax(x, axis=dim), rtol=4 * EPS)
+        np.testing.assert_allclose(y.data.astype(np.float64).sum(axis=dim), 1.0, rtol=8 * EPS)
+
+    def test_dim_as_positional_argument_and_call(self):
+        x = np.array([[0.0, 1.0], [2.0, 4.0]])
+        check(Softmax().forward(Tensor(x), 0), ref_softmax(x, axis=0), rtol=4 * EPS)
+        check(Softmax()(Tensor(x), 0), ref_softmax(x, axis=0), rtol=4 * EPS)
+        check(Softmax()(Tensor(x), dim=np.int64(0)), ref_softmax(x, axis=0), rtol=4 * EPS)
+
+    def test_columns_along_dim_0_by_hand(self):
+        # column 0: [0, ln 3] -> [1/4, 3/4]; column 1: equal -> [1/2, 1/2]
+        y = Softmax()(Tensor([[0.0, 7.0], [math.log(3.0), 7.0]]), dim=0)
+        check(y, [[0.25, 0.5], [0.75, 0.5]])
+
+    def test_single_element_is_one(self):
+        check(Softmax()(Tensor([[-1234.5]])), [[1.0]], rtol=0)
+
+
+# =========================================================================================
+# numerical stability at the extremes (no warnings, finite, exact)
+# =========================================================================================
+
+
+@pytest.fixture
+def strict_numpy():
+    """Any numpy RuntimeWarning or floating-point error in the block fails the test."""
+    with warnings.catch_warnings(), np.errstate(all="warn"):
+        warnings.simplefilter("error")
+        yield
+
+
+@pytest.mark.usefixtures("strict_numpy")
+class TestNumericalStability:
+    def test_sigmoid_at_plus_minus_1000_is_exactly_1_and_0(self):
+        y = Sigmoid()(Tensor([1000.0, -1000.0, 88.8, -88.8, 3e38, -3e38]))
+        assert np.all(np.isfinite(y.data))
+        assert y.data[0] == 1.0
+        assert y.data[1] == 0.0
+        assert y.data[2] == 1.0
+        assert y.data[4] == 1.0
+        assert y.data[5] == 0.0
+        # sigmoid(-88.8) = e^-88.8 / (1 + e^-88.8) ~= 2.8e-39, a float32 subnormal, not 0
+        np.testing.assert_allclose(y.data[3], ref_sigmoid(-88.8), rtol=1e-3)
+        assert y.data[3] > 0
+
+    def test_tanh_at_plus_minus_1000(self):
+        y = Tanh()(Tensor([1000.0, -1000.0, 3e38, -3e38]))
+        np.testing.assert_array_equal(y.data, [1.0, -1.0, 1.0, -1.0])
+
+    def test_gelu_at_plus_minus_1000(self):
+        y = GELU()(Tensor([1000.0, -1000.0]))
+        np.testing.assert_array_equal(y.data, [1000.0, 0.0])
+
+    def test_relu_at_plus_minus_1000(self):
+        np.testing.assert_array_equal(ReLU()(Tensor([1000.0, -1000.0])).data, [1000.0, 0.0])
+
+    @pytest.mark.parametrize(
+        ("logits", "expected"),
+        [
+            ([1e4, -1e4], [1.0, 0.0]),
+            ([-1e4, 1e4, -1e4], [0.0, 1.0, 0.0]),
+            ([1e4, 1e4], [0.5, 0.5]),
+            ([-1e4, -1e4, -1e4, -1e4], [0.25, 0.25, 0.25, 0.25]),
+            ([-1047.0, -981.0, 1891.0], [0.0, 0.0, 1.0]),
+        ],
+    )
+    def test_softmax_at_extreme_logits(self, logits, expected):
+        y = Softmax()(Tensor(logits))
+        assert np.all(np.isfinite(y.data))
+        # the expected distribution also follows from float64 max-subtraction
+        np.testing.assert_allclose(ref_softmax(logits), expected, rtol=0, atol=1e-300)
+        check(y, ref_softmax(logits), rtol=0, atol=0)
+        assert float(y.data.astype(np.float64).sum()) == 1.0
+
+    def test_softmax_large_logits_close_together(self):
+        # 1e4 + [0, ln 2, ln 5] cannot be exponentiated directly (e^1e4 overflows float64 too);
+        # float32 stores 1e4 + ln 2 with an ulp of 2**-10, so compare with the stored values.
+        x32 = (1e4 + np.array([0.0, math.log(2.0), math.log(5.0)])).astype(np.float32)
+        y = Softmax()(Tensor(x32))
+        check(y, ref_softmax(x32), rtol=4 * EPS)
+        np.testing.assert_allclose(y.data, [0.125, 0.25, 0.625], rtol=2e-3)
+
+    def test_softmax_rows_of_extremes_sum_to_one(self):
+        x = np.array([[1e4, -1e4, 0.0], [-3e38, 3e38, 0.0], [-1047.0, -981.0, 1891.0]])
+        y = Softmax()(Tensor(x))
+        assert np.all(np.isfinite(y.data))
+        np.testing.assert_array_equal(y.data.astype(np.float64).sum(axis=1), [1.0, 1.0, 1.0])
+        check(y, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], rtol=0)
+
+
+LOGITS = st.one_of(
+    st.floats(-30, 30, width=32),
+    st.floats(-1e4, 1e4, width=32),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+)
+
+
+class TestSoftmaxProperty:
+    @SETTINGS
+    @given(data=st.data())
+    def test_rows_sum_to_one_and_match_float64_reference(self, data):
+        shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=6))
+        x = data.draw(hnp.arrays(np.float32, shape, elements=LOGITS))
+        dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            y = Softmax()(Tensor(x), dim=dim)
+        n = shape[dim]
+        assert y.shape == shape
+        assert y.dtype == F32
+        assert np.all(np.isfinite(y.data))
+        assert np.all((y.data >= 0) & (y.data <= 1))
+        # Each probability is a float32 exp of a (rounded) shifted logit over a float32 sum of
+        # n terms: a relative error of about (n + 4) ulps, plus |shift| * EPS/2 from rounding
+        # x - max (|shift| <= 104 for any entry above the float32 subnormal range, 1e-37).
+        # Entries below that range are covered by the atol.
+        expected = ref_softmax(x, axis=dim)
+        np.testing.assert_allclose(y.data, expected, rtol=(n + 4 + 52) * EPS, atol=1e-37)
+        # The sum is exact up to rounding: the rounding of x - max changes each exp(shift)
+        # but the normaliser is the sum of those same values, so it cancels; what remains is
+        # the n-term float32 sum and one division per entry, (2 n + 4) ulps with margin.
+        sums = y.data.astype(np.float64).sum(axis=dim)
+        np.testing.assert_allclose(sums, 1.0, rtol=0, atol=(2 * n + 4) * EPS)
+
+
+# =========================================================================================
+# the autograd hook: outputs are recorded through Tensor._from_op under the agreed names
+# =========================================================================================
+
+
+class TestAutogradHook:
+    @pytest.fixture
+    def calls(self, monkeypatch):
+        recorded = []
+
+        def record(out, op, inputs, **attrs):
+            recorded.append((out, op, inputs, attrs))
+            return Tensor(out)
+
+        monkeypatch.setattr(Tensor, "_from_op", staticmethod(record))
+        return recorded
+
+    @pytest.mark.parametrize(
+        ("cls", "op", "expected"),
+        [
+            (ReLU, "relu", [[0.0, 0.0, 2.0]]),
+            (Sigmoid, "sigmoid", ref_sigmoid([[-1.0, 0.0, 2.0]])),
+            (Tanh, "tanh", np.tanh([[-1.0, 0.0, 2.0]])),
+            (GELU, "gelu", ref_gelu([[-1.0, 0.0, 2.0]])),
+        ],
+    )
+    def test_elementwise_op_names(self, calls, cls, op, expected):
+        x = Tensor([[-1.0, 0.0, 2.0]])
+        y = cls()(x)
+        [(out, recorded_op, inputs, attrs)] = calls
+        assert recorded_op == op
+        assert attrs == {}
+        assert len(inputs) == 1
+        assert inputs[0] is x
+        assert isinstance(out, np.ndarray)
+        np.testing.assert_allclose(out, expected, rtol=8 * EPS)
+        check(y, expected, rtol=8 * EPS)
+
+    @pytest.mark.parametrize("dim", [-1, 0, 1])
+    def test_softmax_records_dim(self, calls, dim):
+        x = Tensor([[0.0, math.log(3.0)], [0.0, 0.0]])
+        Softmax()(x, dim=dim)
+        [(out, recorded_op, inputs, attrs)] = calls
+        assert recorded_op == "softmax"
+        # The recorded dim names the same axis (given as is, or made non-negative).
+        assert set(attrs) == {"dim"}
+        assert isinstance(attrs["dim"], int)
+        assert attrs["dim"] % 2 == dim % 2
+        assert inputs[0] is x
+        assert len(inputs) == 1
+        np.testing.assert_allclose(out, ref_softmax(x.data, axis=dim), rtol=4 * EPS)
+
+    def test_softmax_default_dim_is_recorded(self, calls):
+        Softmax()(Tensor([[1.0, 2.0], [3.0, 4.0]]))
+        [(_, _, _, attrs)] = calls
+        assert set(attrs) == {"dim"}
+        assert attrs["dim"] in (-1, 1)
+
+    def test_no_other_operation_is_recorded(self, calls):
+        # The forward is one numpy computation, recorded once (not a chain of Tensor ops that
+        # autograd would differentiate a second time).
+        for cls in ACTIVATIONS:
+            cls()(Tensor([[1.0, -1.0]]))
+        assert [c[1] for c in calls] == ["relu", "sigmoid", "tanh", "gelu", "softmax"]
+
+
+# =========================================================================================
+# (c) integration of module 02 with module 01
+# =========================================================================================
+
+
+class TestIntegrationWithTensor:
+    def test_softmax_of_an_affine_map(self):
+        x = np.array([[1.0, -1.0], [0.5, 2.0], [0.0, 0.0]])
+        w = np.array([[0.2, -0.3, 1.0], [0.7, 0.1, -0.5]])
+        b = np.array([0.1, 0.0, -0.2])
+        logits = Tensor(x) @ Tensor(w) + Tensor(b)
+        probs = Softmax()(logits)
+        check(probs, ref_softmax(x @ w + b), rtol=8 * EPS)
+        check(probs.sum(axis=-1), [1.0, 1.0, 1.0], rtol=4 * EPS)
+
+    def test_hidden_layer_by_hand(self):
+        # h = relu([1, 2] @ [[1, -1], [1, -1]] + [0, 1]) = relu([3, -2]) = [3, 0];
+        # tanh(h @ [[0], [1]]) = tanh(0) = 0;  sigmoid(h @ [[1], [0]] - 3) = sigmoid(0) = 1/2
+        h = ReLU()(Tensor([[1.0, 2.0]]) @ Tensor([[1.0, -1.0], [1.0, -1.0]]) + Tensor([0.0, 1.0]))
+        check(h, [[3.0, 0.0]])
+        check(Tanh()(h @ Tensor([[0.0], [1.0]])), [[0.0]])
+        check(Sigmoid()(h @ Tensor([[1.0], [0.0]]) - 3), [[0.5]])
+
+    def test_outputs_feed_tensor_operations(self):
+        x = Tensor([-2.0, 0.0, 2.0])
+        check(ReLU()(x) * 2 + 1, [1.0, 1.0, 5.0])
+        # tanh(x) = 2 sigmoid(2x) - 1
+        check(2 * Sigmoid()(x * 2) - 1, np.tanh([-2.0, 0.0, 2.0]), rtol=1e-6, atol=1e-7)
+        check(Softmax()(x).max(), ref_softmax([-2.0, 0.0, 2.0]).max(), rtol=4 * EPS)
+        check(x * GELU()(x), [-2.0 * ref_gelu(-2.0), 0.0, 2.0 * ref_gelu(2.0)], rtol=8 * EPS)
+
+    def test_composition_matches_float64(self):
+        x = np.linspace(-4.0, 4.0, 12).reshape(3, 4)
+        y = Softmax()(Tanh()(GELU()(ReLU()(Tensor(x)) - 1)), dim=0)
+        r = ref_softmax(np.tanh(ref_gelu(np.maximum(x, 0) - 1)), axis=0)
+        check(y, r, rtol=16 * EPS)
+
+    def test_softmax_of_indexed_and_reshaped_tensor(self):
+        t = Tensor(np.arange(6)).reshape(2, 3)
+        check(Softmax()(t[1]), ref_softmax([3.0, 4.0, 5.0]), rtol=4 * EPS)
+        check(Softmax()(t.transpose(), dim=0), ref_softmax([[0, 1, 2], [3, 4, 5]]).T, rtol=4 * EPS)
+
+
+# =========================================================================================
+# (d) bad input
+# =========================================================================================
+
+
+class TestBadInput:
+    @pytest.mark.parametrize("cls", ACTIVATIONS)
+    @pytest.mark.parametrize(
+        ("value", "name"),
+        [([1.0, 2.0], "list"), (np.ones(2), "ndarray"), (3.0, "float"), (None, "NoneType")],
+    )
+    def test_non_tensor_input_raises_type_error(self, cls, value, name):
+        with pytest.raises(
+            TypeError, match=rf"{cls.__name__}\.forward expects a Tensor; got {name}"
+        ):
+            cls()(value)
+
+    @pytest.mark.parametrize("cls", ACTIVATIONS)
+    def test_constructor_takes_no_arguments(self, cls):
+        with pytest.raises(TypeError, match="takes no arguments"):
+            cls(1)
+
+    @pytest.mark.parametrize("dim", [2, -3, 5])
+    def test_softmax_dim_out_of_range_names_dim_and_shape(self, dim):
+        with pytest.raises(IndexError, match=rf"dim {dim} is out of range.*shape \(2, 3\)"):
+            Softmax()(Tensor(np.ones((2, 3))), dim=dim)
+
+    @pytest.mark.parametrize(("dim", "name"), [(1.0, "float"), ("0", "str"), (None, "NoneType")])
+    def test_softmax_dim_must_be_an_int(self, dim, name):
+        with pytest.raises(TypeError, match=f"dim must be an int; got {name}"):
+            Softmax()(Tensor([1.0, 2.0]), dim=dim)
+
+    def test_softmax_of_a_0d_tensor(self):
+        with pytest.raises(ValueError, match=r"at least 1 dimension.*0-d"):
+            Softmax()(Tensor(1.0))
+
+    def test_non_finite_input_follows_ieee_without_warnings(self):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert np.isnan(ReLU()(Tensor([np.nan])).data[0])
+            check(Sigmoid()(Tensor([np.inf, -np.inf])), [1.0, 0.0], rtol=0)
+            check(Tanh()(Tensor([np.inf, -np.inf])), [1.0, -1.0], rtol=0)
+            assert np.all(np.isnan(Softmax()(Tensor([np.inf, 0.0])).data[:1]))
