@@ -425,10 +425,10 @@ PAIRS = [_param(op, s) for op, s in CASES]
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def make_inputs(s, dtype=None):
-    """Fresh Tensors for sample ``s`` (in the default dtype in force, or ``dtype``)."""
-    arrays = s.arrays if dtype is None else [a.astype(dtype) for a in s.arrays]
-    return [Tensor(a, requires_grad=flag) for a, flag in zip(arrays, s.grad_flags(), strict=True)]
+def make_inputs(s):
+    """Fresh Tensors (of the default dtype in force) for sample ``s``."""
+    flags = s.grad_flags()
+    return [Tensor(a, requires_grad=flag) for a, flag in zip(s.arrays, flags, strict=True)]
 
 
 def call(op, s, inputs):
