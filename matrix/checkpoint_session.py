@@ -57,6 +57,11 @@ def numpy_requirement(choice: str, pyproject: dict) -> list[str]:
     return [oldest_numpy(pyproject)] if choice == "oldest" else []
 
 
+# Parallelism comes from xdist workers and side-by-side sessions; BLAS threads inside each
+# worker on top of that would oversubscribe the cores (and slow matmul-heavy tests badly).
+ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def xdist_workers(session: nox.Session) -> str:
     # Under `nox -j`, checkpoints already run side by side: one worker each keeps the
     # machine's cores busy without oversubscribing them.
@@ -113,7 +118,7 @@ def _build_install_test(
         session.run(
             "pytest", "-n", xdist_workers(session), f"--junitxml={junit}",
             *suites, *session.posargs,
-            env={CHECKPOINT_ENV: str(number)},
+            env={CHECKPOINT_ENV: str(number), **ONE_BLAS_THREAD},
         )  # fmt: skip
         run.status = PASSED
     except CommandFailed as error:

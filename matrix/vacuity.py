@@ -12,7 +12,7 @@ from pathlib import Path
 import nox
 
 from matrix.build import checkpoint_wheel
-from matrix.checkpoint_session import CHECKPOINT_ENV
+from matrix.checkpoint_session import CHECKPOINT_ENV, ONE_BLAS_THREAD
 from matrix.manifest import Manifest
 from matrix.results import REPORTS_DIR, tests_not_failing, write_atomically
 
@@ -29,7 +29,7 @@ def run_vacuity(session: nox.Session, manifest: Manifest, number: int, pyproject
     session.run(
         "pytest", "-n", "auto", "-q", "--continue-on-collection-errors",
         f"--junitxml={junit}", module.tests, *session.posargs,
-        env={CHECKPOINT_ENV: str(number)},
+        env={CHECKPOINT_ENV: str(number), **ONE_BLAS_THREAD},
         # Failing is what every test here must do; what counts is what passed.
         success_codes=[0, 1, 2],
     )  # fmt: skip

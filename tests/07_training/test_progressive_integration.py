@@ -1,0 +1,680 @@
+"""Module 07 (Training): API.md "07 Training" on top of modules 01..06, at every checkpoint.
+
+CosineSchedule, clip_grad_norm and the Trainer loop (epochs, gradient accumulation, clipping,
+scheduling, evaluation, training/evaluation mode). Checkpoints have their own file,
+test_checkpoints.py. Expected values are worked out by hand or by plain float64 numpy
+re-implementations of the loop written here from the module's documented rules, never by
+calling the code under test.
+
+Accumulation rule under test (module 07's docstring): the gradients of a group of k batches
+are summed by backward and divided by the number of batches in the group before the step,
+so a full group steps with the mean gradient (PyTorch's loss / k) and a partial last group of
+r batches with the mean of its r gradients.
+"""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from tinytorch.core.activations import ReLU, Sigmoid, Tanh
+from tinytorch.core.autograd import no_grad
+from tinytorch.core.layers import Dropout, Layer, Linear, Sequential
+from tinytorch.core.losses import BinaryCrossEntropyLoss, CrossEntropyLoss, MSELoss
+from tinytorch.core.optimizers import SGD, Adam, AdamW
+from tinytorch.core.tensor import Tensor
+from tinytorch.core.training import CosineSchedule, Trainer, clip_grad_norm
+
+F32 = np.dtype(np.float32)
+
+
+def check(t, expected, dtype=F32, rtol=1e-6, atol=0.0):
+    expected = np.asarray(expected, dtype=np.float64)
+    assert isinstance(t, Tensor), f"expected a Tensor, got {type(t).__name__}"
+    assert t.dtype == dtype
+    assert t.shape == expected.shape
+    np.testing.assert_allclose(t.data, expected, rtol=rtol, atol=atol)
+
+
+def param(values):
+    return Tensor(values, requires_grad=True)
+
+
+def linear_with(weight, bias):
+    weight = np.asarray(weight, dtype=np.float64)
+    layer = Linear(weight.shape[0], weight.shape[1])
+    layer.weight.data = weight
+    layer.bias.data = np.asarray(bias, dtype=np.float64)
+    return layer
+
+
+def f32(a):
+    return np.asarray(a, dtype=np.float64).astype(np.float32).astype(np.float64)
+
+
+# A regression problem in three equal batches of 4, and the model's starting point.
+_RNG = np.random.default_rng(70)
+X = _RNG.normal(size=(12, 3))
+Y = X @ np.array([[1.0], [-2.0], [0.5]]) + 0.3 + 0.1 * _RNG.normal(size=(12, 1))
+W0 = f32(_RNG.normal(size=(3, 1)))
+B0 = f32([0.2])
+
+
+def batches(size=4, x=X, y=Y):
+    return [(Tensor(x[i : i + size]), y[i : i + size]) for i in range(0, len(x), size)]
+
+
+def sgd_reference(groups, lr, w=W0, b=B0, clip=None, divisor=None):
+    """Plain SGD on the linear MSE model, one step per group of (x, y) batches: the mean of
+    the batches' gradients (dL/dW = 2/N x^T r, dL/db = 2/N sum r; their sum divided by
+    `divisor` instead, if given), optionally clipped to a global norm of `clip`; weights
+    stored in float32 after each step. Also returns every batch's loss and size, each
+    measured before its group's step."""
+    losses = []
+    for group in groups:
+        gw, gb = np.zeros_like(w), np.zeros_like(b)
+        for x, y in group:
+            r = x @ w + b - y
+            losses.append((np.mean(r**2), len(x)))
+            gw += 2 / len(x) * x.T @ r
+            gb += 2 / len(x) * r.sum(axis=0)
+        count = divisor or len(group)
+        gw, gb = gw / count, gb / count
+        if clip is not None:
+            norm = math.sqrt(np.sum(gw**2) + np.sum(gb**2))
+            if norm > clip:
+                gw, gb = gw * clip / norm, gb * clip / norm
+        w, b = f32(w - lr * gw), f32(b - lr * gb)
+    return w, b, losses
+
+
+def split(size=4):
+    return [(X[i : i + size], Y[i : i + size]) for i in range(0, len(X), size)]
+
+
+def weighted_mean(losses):
+    return sum(loss * n for loss, n in losses) / sum(n for _, n in losses)
+
+
+def regression_trainer(lr=0.05, **kwargs):
+    layer = linear_with(W0, B0)
+    return layer, Trainer(layer, SGD(layer.parameters(), lr=lr), MSELoss(), **kwargs)
+
+
+# ===========================================================================================
+# (a) Modules 01..06 still work, with independently worked values
+# ===========================================================================================
+
+
+class TestPriorStackStillWorking:
+    def test_tensor_ops(self):
+        a = Tensor([[1, 2], [3, 4]])
+        check(a @ Tensor([[1], [1]]), [[3], [7]])
+        check(1 - a / 2, [[0.5, 0.0], [-0.5, -1.0]])
+        check(a.sum(axis=1), [3.0, 7.0])
+
+    def test_activations(self):
+        check(ReLU()(Tensor([-3.0, 4.0])), [0.0, 4.0])
+        check(Sigmoid()(Tensor([0.0])), [0.5])
+        check(Tanh()(Tensor([0.0, -1000.0])), [0.0, -1.0])
+
+    def test_linear_and_sequential_by_hand(self):
+        model = Sequential(linear_with([[1.0, -1.0], [2.0, 0.5]], [0.0, 1.0]), ReLU())
+        # [1, 1] -> [1 + 2, -1 + 0.5 + 1] = [3, 0.5]; [-1, 0] -> [-1, 2] -> relu [0, 2]
+        check(model(Tensor([[1.0, 1.0], [-1.0, 0.0]])), [[3.0, 0.5], [0.0, 2.0]])
+
+    def test_losses_by_hand(self):
+        check(MSELoss()(Tensor([[1.0, 2.0], [3.0, 4.0]]), np.zeros((2, 2))), 7.5)
+        logits = Tensor([[0.0, math.log(3.0)]])  # softmax [1/4, 3/4]
+        check(CrossEntropyLoss()(logits, [1]), math.log(4 / 3))
+
+    def test_gradient_by_central_differences(self):
+        x = np.array([[0.5, -1.0], [2.0, 1.0]])
+        w0 = np.array([[0.3, -0.2], [0.1, 0.4]])
+        layer = linear_with(w0, [0.0, 0.0])
+        CrossEntropyLoss()(layer(Tensor(x)), [1, 0]).backward()
+
+        def loss(w):
+            z = x @ w
+            z = z - z.max(axis=1, keepdims=True)
+            logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+            return -(logp[0, 1] + logp[1, 0]) / 2
+
+        numeric = np.zeros_like(w0)
+        for index in np.ndindex(w0.shape):
+            step = np.zeros_like(w0)
+            step[index] = 1e-6
+            numeric[index] = (loss(w0 + step) - loss(w0 - step)) / 2e-6
+        np.testing.assert_allclose(layer.weight.grad, numeric, rtol=1e-5, atol=1e-7)
+
+    def test_optimizer_steps_by_hand(self):
+        p = param([1.0, -2.0])
+        sgd = SGD([p], lr=0.1, momentum=0.9)
+        (p * p).sum().backward()  # grad 2p = [2, -4]
+        sgd.step()
+        check(p, [0.8, -1.6])
+        sgd.zero_grad()
+        assert p.grad is None
+        q = param([1.0, -2.0])
+        adam = Adam([q], lr=0.01)
+        q.grad = np.array([5.0, -0.5], dtype=np.float32)
+        adam.step()  # first Adam step: lr * sign(g)
+        check(q, [0.99, -1.99], rtol=1e-6)
+        assert AdamW([param([1.0])]).weight_decay == 0.01
+
+    def test_no_grad(self):
+        with no_grad():
+            out = param([2.0]) * 3
+        assert out.requires_grad is False
+
+
+# ===========================================================================================
+# (b) Module 07 core: CosineSchedule
+# ===========================================================================================
+
+
+class TestCosineSchedule:
+    def test_defaults_by_hand(self):
+        schedule = CosineSchedule()
+        assert schedule.get_lr(0) == pytest.approx(0.1, rel=1e-12)
+        assert schedule.get_lr(50) == pytest.approx(0.055, rel=1e-12)  # cos(pi/2) = 0
+        quarter = 0.01 + 0.09 * (1 + math.sqrt(0.5)) / 2  # cos(pi/4) = sqrt(1/2)
+        assert schedule.get_lr(25) == pytest.approx(quarter, rel=1e-12)
+        assert schedule.get_lr(100) == 0.01
+        assert schedule.get_lr(1000) == 0.01
+
+    def test_four_epochs_by_hand(self):
+        schedule = CosineSchedule(max_lr=1.0, min_lr=0.0, total_epochs=4)
+        h = math.sqrt(0.5) / 2
+        expected = [1.0, 0.5 + h, 0.5, 0.5 - h, 0.0, 0.0]
+        lrs = [schedule.get_lr(epoch) for epoch in range(6)]
+        np.testing.assert_allclose(lrs, expected, rtol=1e-12, atol=1e-15)
+        assert all(isinstance(lr, float) for lr in lrs)
+
+    def test_matches_the_formula_and_never_increases(self):
+        schedule = CosineSchedule(max_lr=0.3, min_lr=0.02, total_epochs=37)
+        lrs = [schedule.get_lr(e) for e in range(50)]
+        formula = [
+            0.02 + 0.28 * (1 + math.cos(math.pi * e / 37)) / 2 if e < 37 else 0.02
+            for e in range(50)
+        ]
+        np.testing.assert_allclose(lrs, formula, rtol=1e-12)
+        assert all(a >= b for a, b in itertools.pairwise(lrs))
+
+    def test_constant_when_min_equals_max(self):
+        schedule = CosineSchedule(max_lr=0.05, min_lr=0.05, total_epochs=10)
+        assert [schedule.get_lr(e) for e in (0, 3, 10, 11)] == [0.05] * 4
+
+    @pytest.mark.parametrize(
+        ("kwargs", "error", "match"),
+        [
+            ({"max_lr": 0.01, "min_lr": 0.1}, ValueError, "min_lr"),
+            ({"max_lr": -0.1, "min_lr": -0.2}, ValueError, "max_lr"),
+            ({"min_lr": -0.01}, ValueError, "min_lr"),
+            ({"total_epochs": 0}, ValueError, "total_epochs"),
+            ({"total_epochs": -5}, ValueError, "total_epochs"),
+            ({"total_epochs": 2.5}, TypeError, "total_epochs"),
+            ({"max_lr": float("nan")}, ValueError, "max_lr"),
+        ],
+    )
+    def test_bad_arguments(self, kwargs, error, match):
+        with pytest.raises(error, match=match):
+            CosineSchedule(**kwargs)
+
+    def test_negative_epoch(self):
+        with pytest.raises(ValueError, match="epoch"):
+            CosineSchedule().get_lr(-1)
+
+
+# ===========================================================================================
+# (b) Module 07 core: clip_grad_norm
+# ===========================================================================================
+
+
+class TestClipGradNorm:
+    def test_three_four_five_by_hand(self):
+        a, b = param([0.0]), param([[0.0]])
+        a.grad = np.array([3.0], dtype=np.float32)
+        b.grad = np.array([[-4.0]], dtype=np.float32)
+        ga, gb = a.grad, b.grad
+        norm = clip_grad_norm([a, b], max_norm=1.0)
+        assert isinstance(norm, float)
+        assert norm == pytest.approx(5.0, rel=1e-12)
+        np.testing.assert_allclose(a.grad, [0.6], rtol=1e-6)
+        np.testing.assert_allclose(b.grad, [[-0.8]], rtol=1e-6)
+        assert a.grad is ga  # scaled in place
+        assert b.grad is gb
+        assert a.grad.dtype == F32
+
+    def test_below_the_limit_nothing_changes(self):
+        a = param([1.0, 2.0])
+        a.grad = np.array([0.3, -0.4], dtype=np.float32)
+        before = a.grad.copy()
+        assert clip_grad_norm([a], max_norm=1.0) == pytest.approx(0.5, rel=1e-6)
+        np.testing.assert_array_equal(a.grad, before)
+        assert clip_grad_norm([a], max_norm=0.5 + 1e-6) == pytest.approx(0.5, rel=1e-6)
+        np.testing.assert_array_equal(a.grad, before)
+
+    def test_parameters_without_grad_are_ignored(self):
+        a, b, c = param([1.0]), param([1.0, 1.0]), param([2.0])
+        a.grad = np.array([6.0], dtype=np.float32)
+        c.grad = np.array([8.0], dtype=np.float32)
+        assert clip_grad_norm([a, b, c], max_norm=5.0) == pytest.approx(10.0, rel=1e-12)
+        assert b.grad is None
+        np.testing.assert_allclose([a.grad[0], c.grad[0]], [3.0, 4.0], rtol=1e-6)
+
+    def test_no_gradients_gives_zero(self):
+        assert clip_grad_norm([param([1.0])], max_norm=1.0) == 0.0
+
+    def test_random_gradients_against_numpy(self):
+        rng = np.random.default_rng(71)
+        params = [param(np.zeros(s)) for s in [(3, 4), (4,), (2, 2, 2)]]
+        grads = [rng.normal(size=p.shape) for p in params]
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g.astype(np.float32)
+        total = math.sqrt(sum(np.sum(f32(g) ** 2) for g in grads))
+        assert clip_grad_norm(params, max_norm=0.5) == pytest.approx(total, rel=1e-6)
+        for p, g in zip(params, grads, strict=True):
+            np.testing.assert_allclose(p.grad, f32(g) * 0.5 / total, rtol=1e-6)
+        after = math.sqrt(sum(np.sum(p.grad.astype(np.float64) ** 2) for p in params))
+        assert after == pytest.approx(0.5, rel=1e-6)
+
+    def test_gradients_from_backward(self):
+        layer = linear_with([[1.0], [1.0]], [0.0])
+        MSELoss()(layer(Tensor([[3.0, 4.0]])), [[0.0]]).backward()
+        # r = 7: dW = 2 * 7 * [3, 4] = [42, 56], db = 14; norm = sqrt(42^2 + 56^2 + 14^2).
+        norm = math.sqrt(42**2 + 56**2 + 14**2)
+        assert clip_grad_norm(layer.parameters(), max_norm=1.0) == pytest.approx(norm, rel=1e-6)
+        np.testing.assert_allclose(layer.weight.grad, [[42 / norm], [56 / norm]], rtol=1e-6)
+
+    @pytest.mark.parametrize(
+        ("value", "error"), [(-1.0, ValueError), (float("nan"), ValueError), ("1", TypeError)]
+    )
+    def test_bad_max_norm(self, value, error):
+        a = param([1.0])
+        a.grad = np.array([5.0], dtype=np.float32)
+        with pytest.raises(error, match="max_norm"):
+            clip_grad_norm([a], max_norm=value)
+        np.testing.assert_array_equal(a.grad, [5.0])
+
+
+# ===========================================================================================
+# (b) Module 07 core: the Trainer loop
+# ===========================================================================================
+
+
+class TestTrainerLoop:
+    def test_initial_state(self):
+        _, trainer = regression_trainer()
+        assert (trainer.epoch, trainer.step) == (0, 0)
+        assert trainer.history == {"train_loss": [], "eval_loss": [], "learning_rates": []}
+
+    def test_one_epoch_matches_the_reference(self):
+        layer, trainer = regression_trainer(lr=0.05)
+        loss = trainer.train_epoch(batches())
+        w, b, losses = sgd_reference([[xy] for xy in split()], lr=0.05)
+        check(layer.weight, w, rtol=1e-5)
+        check(layer.bias, b, rtol=1e-5)
+        assert isinstance(loss, float)
+        assert loss == pytest.approx(weighted_mean(losses), rel=1e-5)
+        assert (trainer.epoch, trainer.step) == (1, 3)
+        assert trainer.history["train_loss"] == [loss]
+        assert trainer.history["learning_rates"] == [0.05]
+        assert all(p.grad is None for p in layer.parameters())
+
+    def test_loss_is_the_mean_per_sample(self):
+        # Batches of 5, 5 and 2: the short batch counts for 2 samples, not for a third.
+        layer, trainer = regression_trainer(lr=0.0)
+        loss = trainer.train_epoch(batches(size=5))
+        r = X @ W0 + B0 - Y
+        assert loss == pytest.approx(np.mean(r**2), rel=1e-5)
+        check(layer.weight, W0)
+
+    def test_several_epochs(self):
+        layer, trainer = regression_trainer(lr=0.05)
+        losses = [trainer.train_epoch(batches()) for _ in range(3)]
+        w, b, _ = sgd_reference([[xy] for xy in split()] * 3, lr=0.05)
+        check(layer.weight, w, rtol=1e-5)
+        check(layer.bias, b, rtol=1e-5)
+        assert (trainer.epoch, trainer.step) == (3, 9)
+        assert trainer.history["train_loss"] == losses
+        assert losses[2] < losses[0]
+
+    def test_any_iterable_without_len(self):
+        layer, trainer = regression_trainer(lr=0.05)
+        trainer.train_epoch(batch for batch in batches())
+        w, _, _ = sgd_reference([[xy] for xy in split()], lr=0.05)
+        check(layer.weight, w, rtol=1e-5)
+        assert trainer.step == 3
+
+    def test_array_inputs_are_wrapped(self):
+        layer, trainer = regression_trainer(lr=0.05)
+        trainer.train_epoch([(X[i : i + 4], Y[i : i + 4]) for i in range(0, 12, 4)])
+        w, _, _ = sgd_reference([[xy] for xy in split()], lr=0.05)
+        check(layer.weight, w, rtol=1e-5)
+
+    def test_gradients_left_over_from_outside_do_not_leak_in(self):
+        layer, trainer = regression_trainer(lr=0.05)
+        layer.weight.grad = np.full((3, 1), 100.0, dtype=np.float32)
+        trainer.train_epoch(batches())
+        w, _, _ = sgd_reference([[xy] for xy in split()], lr=0.05)
+        check(layer.weight, w, rtol=1e-5)
+
+
+class TestGradientAccumulation:
+    def test_two_batches_accumulated_equal_one_double_batch(self):
+        layer, trainer = regression_trainer(lr=0.1)
+        data = batches(size=6)  # two batches of 6
+        loss = trainer.train_epoch(data, accumulation_steps=2)
+        big, big_trainer = regression_trainer(lr=0.1)
+        big_loss = big_trainer.train_epoch(batches(size=12))
+        assert (trainer.step, big_trainer.step) == (1, 1)
+        check(layer.weight, big.weight.data, rtol=1e-6, atol=1e-7)
+        check(layer.bias, big.bias.data, rtol=1e-6, atol=1e-7)
+        assert loss == pytest.approx(big_loss, rel=1e-6)
+        w, b, _ = sgd_reference([split(size=12)], lr=0.1)
+        check(layer.weight, w, rtol=1e-5)
+        check(layer.bias, b, rtol=1e-5)
+
+    def test_partial_last_group_steps_with_its_own_mean(self):
+        layer, trainer = regression_trainer(lr=0.1)
+        trainer.train_epoch(batches(size=2), accumulation_steps=4)  # groups of 4 and 2
+        assert trainer.step == 2
+        parts = split(size=2)
+        w, b, _ = sgd_reference([parts[:4], parts[4:]], lr=0.1)
+        check(layer.weight, w, rtol=1e-5)
+        check(layer.bias, b, rtol=1e-5)
+        # Not shrunk: dividing the last group's gradient sum by k = 4 lands elsewhere.
+        shrunk_w, _, _ = sgd_reference([parts[:4], parts[4:]], lr=0.1, divisor=4)
+        assert not np.allclose(layer.weight.data, shrunk_w, rtol=1e-4)
+
+    def test_single_batch_partial_group(self):
+        layer, trainer = regression_trainer(lr=0.1)
+        trainer.train_epoch(batches(), accumulation_steps=2)  # groups: (b1, b2), (b3)
+        assert trainer.step == 2
+        parts = split()
+        w, b, _ = sgd_reference([parts[:2], parts[2:]], lr=0.1)
+        check(layer.weight, w, rtol=1e-5)
+        check(layer.bias, b, rtol=1e-5)
+
+    @pytest.mark.parametrize(("k", "steps"), [(1, 3), (2, 2), (3, 1), (7, 1)])
+    def test_number_of_steps(self, k, steps):
+        _, trainer = regression_trainer()
+        trainer.train_epoch(batches(), accumulation_steps=k)
+        trainer.train_epoch(batches(), accumulation_steps=k)
+        assert trainer.step == 2 * steps
+        assert trainer.epoch == 2
+
+    def test_accumulation_with_clipping_clips_the_mean(self):
+        layer, trainer = regression_trainer(lr=0.1, grad_clip_norm=0.5)
+        trainer.train_epoch(batches(size=6), accumulation_steps=2)
+        w, b, _ = sgd_reference([split(size=6)], lr=0.1, clip=0.5)
+        check(layer.weight, w, rtol=1e-5)
+        check(layer.bias, b, rtol=1e-5)
+
+    @pytest.mark.parametrize(
+        ("k", "error"), [(0, ValueError), (-2, ValueError), (1.5, TypeError), (True, TypeError)]
+    )
+    def test_bad_accumulation_steps(self, k, error):
+        layer, trainer = regression_trainer()
+        with pytest.raises(error, match="accumulation_steps"):
+            trainer.train_epoch(batches(), accumulation_steps=k)
+        check(layer.weight, W0)
+        assert trainer.epoch == 0
+
+
+class TestClippingAndScheduling:
+    def test_clipping_limits_each_update(self):
+        layer, trainer = regression_trainer(lr=1.0, grad_clip_norm=0.01)
+        trainer.train_epoch(batches(size=12))
+        # One step with a gradient clipped to norm 0.01 and lr 1: the parameters move 0.01.
+        moved = np.concatenate([(layer.weight.data - W0).ravel(), layer.bias.data - B0])
+        assert np.linalg.norm(moved) == pytest.approx(0.01, rel=1e-4)
+        w, b, _ = sgd_reference([split(size=12)], lr=1.0, clip=0.01)
+        check(layer.weight, w, rtol=1e-5)
+        check(layer.bias, b, rtol=1e-5)
+
+    def test_large_clip_norm_changes_nothing(self):
+        layer, trainer = regression_trainer(lr=0.05, grad_clip_norm=1e6)
+        trainer.train_epoch(batches())
+        w, _, _ = sgd_reference([[xy] for xy in split()], lr=0.05)
+        check(layer.weight, w, rtol=1e-5)
+
+    def test_scheduler_sets_the_lr_of_each_epoch(self):
+        schedule = CosineSchedule(max_lr=0.1, min_lr=0.02, total_epochs=3)
+        layer, trainer = regression_trainer(lr=123.0, scheduler=schedule)
+        for _ in range(4):
+            trainer.train_epoch(batches())
+        h = 0.04  # (max - min) / 2
+        expected = [0.1, 0.06 + h * 0.5, 0.06 - h * 0.5, 0.02]  # cos(pi/3) = 1/2
+        np.testing.assert_allclose(trainer.history["learning_rates"], expected, rtol=1e-12)
+        assert trainer.optimizer.lr == pytest.approx(0.02)
+        groups = [[xy] for xy in split()]
+        w, b = W0, B0
+        for lr in expected:
+            w, b, _ = sgd_reference(groups, lr=lr, w=w, b=b)
+        check(layer.weight, w, rtol=1e-5)
+
+    def test_without_scheduler_the_lr_is_kept(self):
+        _, trainer = regression_trainer(lr=0.03)
+        trainer.train_epoch(batches())
+        trainer.train_epoch(batches())
+        assert trainer.history["learning_rates"] == [0.03, 0.03]
+        assert trainer.optimizer.lr == 0.03
+
+
+# ===========================================================================================
+# (b) Module 07 core: evaluate and training mode
+# ===========================================================================================
+
+LOGITS_W = np.array([[1.0, -1.0, 0.0], [0.0, 1.0, -1.0]])
+EVAL_X = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 1.0], [-1.0, -2.0]])
+EVAL_T = np.array([0, 1, 2, 2])  # logits rows: [2,-2,0] [0,2,-2] [1,0,-1] [-1,-1,2]
+
+
+def ref_ce(logits, targets):
+    z = logits - logits.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return -np.mean(logp[np.arange(len(targets)), targets])
+
+
+class TestEvaluate:
+    def classifier(self):
+        layer = linear_with(LOGITS_W, [0.0, 0.0, 0.0])
+        return layer, Trainer(layer, SGD(layer.parameters(), lr=0.1), CrossEntropyLoss())
+
+    def test_loss_and_accuracy_by_hand(self):
+        layer, trainer = self.classifier()
+        check(layer.weight, LOGITS_W)
+        # argmax per row: 0, 1, 0, 2 against targets 0, 1, 2, 2: three of four right.
+        loss, accuracy = trainer.evaluate([(Tensor(EVAL_X), EVAL_T)])
+        assert accuracy == 0.75
+        assert loss == pytest.approx(ref_ce(EVAL_X @ LOGITS_W, EVAL_T), rel=1e-6)
+        assert trainer.history["eval_loss"] == [loss]
+        assert (trainer.epoch, trainer.step) == (0, 0)
+
+    def test_uneven_batches_give_the_whole_dataset_loss(self):
+        _, trainer = self.classifier()
+        data = [(Tensor(EVAL_X[:3]), EVAL_T[:3]), (Tensor(EVAL_X[3:]), EVAL_T[3:])]
+        loss, accuracy = trainer.evaluate(data)
+        assert loss == pytest.approx(ref_ce(EVAL_X @ LOGITS_W, EVAL_T), rel=1e-6)
+        assert accuracy == 0.75
+
+    def test_tensor_class_targets(self):
+        _, trainer = self.classifier()
+        _, accuracy = trainer.evaluate([(Tensor(EVAL_X), Tensor(EVAL_T))])
+        assert accuracy == 0.75
+
+    def test_records_no_graph_and_changes_nothing(self):
+        layer, trainer = self.classifier()
+        seen = []
+
+        def loss_fn(outputs, targets):
+            seen.append(outputs.requires_grad)
+            return CrossEntropyLoss()(outputs, targets)
+
+        trainer.loss_fn = loss_fn
+        trainer.evaluate([(Tensor(EVAL_X), EVAL_T)])
+        assert seen == [False]
+        assert layer.weight.grad is None
+        check(layer.weight, LOGITS_W)
+        assert trainer.optimizer.step_count == 0
+
+    def test_binary_outputs_are_thresholded_at_one_half(self):
+        # sigmoid(x @ [[1]]) for x = [2, -1, 0.5, -3] -> above 0.5 for 2 and 0.5.
+        layer = linear_with([[1.0]], [0.0])
+        model = Sequential(layer, Sigmoid())
+        trainer = Trainer(model, SGD(model.parameters()), BinaryCrossEntropyLoss())
+        x = np.array([[2.0], [-1.0], [0.5], [-3.0]])
+        y = np.array([[1.0], [1.0], [1.0], [0.0]])
+        loss, accuracy = trainer.evaluate([(Tensor(x), y)])
+        assert accuracy == 0.75
+        p = 1 / (1 + np.exp(-x))
+        assert loss == pytest.approx(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)), rel=1e-5)
+
+    def test_mismatched_targets_are_refused(self):
+        _, trainer = self.classifier()
+        trainer.loss_fn = lambda outputs, targets: (outputs * outputs).mean()
+        with pytest.raises(ValueError, match=r"\(4, 3\).*\(4, 2\)"):
+            trainer.evaluate([(Tensor(EVAL_X), np.zeros((4, 2)))])
+
+
+class DropoutNet(Layer):
+    """Linear -> ReLU -> Dropout -> Linear; forward takes the training flag, as Dropout's does."""
+
+    def __init__(self, p=0.5):
+        self.first, self.drop, self.last = Linear(2, 16), Dropout(p), Linear(16, 3)
+
+    def forward(self, x, training=True):
+        return self.last(self.drop(ReLU()(self.first(x)), training=training))
+
+    def parameters(self):
+        return self.first.parameters() + self.last.parameters()
+
+
+class FlagNet(Layer):
+    """A model with a `training` attribute; it records the value at every call."""
+
+    def __init__(self):
+        self.layer, self.training, self.seen = Linear(2, 3), True, []
+
+    def forward(self, x):
+        self.seen.append(self.training)
+        return self.layer(x)
+
+    def parameters(self):
+        return self.layer.parameters()
+
+
+class TestTrainingMode:
+    def test_forward_flag_dropout_only_in_training(self):
+        np.random.seed(72)
+        model = DropoutNet(p=0.5)
+        trainer = Trainer(model, SGD(model.parameters(), lr=0.0), CrossEntropyLoss())
+        data = [(Tensor(EVAL_X), EVAL_T)]
+        first, second = trainer.evaluate(data), trainer.evaluate(data)
+        assert first == second  # no dropout: deterministic
+        with no_grad():
+            clean = model.last(ReLU()(model.first(Tensor(EVAL_X)))).data
+        assert first[0] == pytest.approx(ref_ce(clean.astype(np.float64), EVAL_T), rel=1e-5)
+        # With lr 0 nothing learns: a training-mode loss differs from the clean one only
+        # because dropout is on.
+        train_losses = {trainer.train_epoch(data) for _ in range(3)}
+        assert len(train_losses) > 1
+        assert first[0] not in train_losses
+
+    def test_training_attribute_is_set(self):
+        model = FlagNet()
+        trainer = Trainer(model, SGD(model.parameters()), CrossEntropyLoss())
+        data = [(Tensor(EVAL_X), EVAL_T)]
+        trainer.evaluate(data)
+        trainer.train_epoch(data)
+        trainer.evaluate(data)
+        assert model.seen == [False, True, False]
+
+
+# ===========================================================================================
+# (b) Bad input
+# ===========================================================================================
+
+
+class TestBadInput:
+    def test_bad_constructor_arguments(self):
+        layer = Linear(3, 1)
+        optimizer = SGD(layer.parameters())
+        with pytest.raises(TypeError, match="Optimizer"):
+            Trainer(layer, object(), MSELoss())
+        with pytest.raises(TypeError, match="loss_fn"):
+            Trainer(layer, optimizer, "mse")
+        with pytest.raises(TypeError, match="model"):
+            Trainer(object(), optimizer, MSELoss())
+        with pytest.raises(TypeError, match="get_lr"):
+            Trainer(layer, optimizer, MSELoss(), scheduler=0.1)
+        with pytest.raises(ValueError, match="grad_clip_norm"):
+            Trainer(layer, optimizer, MSELoss(), grad_clip_norm=-1.0)
+
+    def test_empty_dataloader(self):
+        layer, trainer = regression_trainer()
+        with pytest.raises(ValueError, match="no batches"):
+            trainer.train_epoch([])
+        with pytest.raises(ValueError, match="no batches"):
+            trainer.evaluate(iter([]))
+        assert trainer.history == {"train_loss": [], "eval_loss": [], "learning_rates": []}
+        check(layer.weight, W0)
+
+    def test_batch_that_is_not_a_pair(self):
+        _, trainer = regression_trainer()
+        with pytest.raises(TypeError, match=r"batch 1.*pair"):
+            trainer.train_epoch([(Tensor(X[:4]), Y[:4]), (Tensor(X[4:8]),)])
+        with pytest.raises(TypeError, match=r"batch 0.*pair"):
+            trainer.evaluate([Tensor(X)])
+
+
+# ===========================================================================================
+# (c) Integration with modules 01..06
+# ===========================================================================================
+
+
+class TestIntegration:
+    def test_classifier_learns_with_adamw_schedule_clipping_and_accumulation(self):
+        rng = np.random.default_rng(73)
+        centers = np.array([[2.0, 0.0], [-2.0, 0.0], [0.0, 2.5]])
+        labels = np.repeat(np.arange(3), 12)
+        order = rng.permutation(36)
+        x, y = centers[labels] + 0.4 * rng.normal(size=(36, 2)), labels
+        x, y = x[order], y[order]
+        data = [(Tensor(x[i : i + 6]), y[i : i + 6]) for i in range(0, 36, 6)]
+        np.random.seed(74)
+        model = Sequential(Linear(2, 16), ReLU(), Linear(16, 3))
+        trainer = Trainer(
+            model,
+            AdamW(model.parameters(), lr=0.05),
+            CrossEntropyLoss(),
+            scheduler=CosineSchedule(max_lr=0.05, min_lr=0.005, total_epochs=15),
+            grad_clip_norm=5.0,
+        )
+        start_loss, start_accuracy = trainer.evaluate(data)
+        for _ in range(15):
+            trainer.train_epoch(data, accumulation_steps=2)
+        loss, accuracy = trainer.evaluate(data)
+        assert accuracy == 1.0
+        assert loss < start_loss / 5
+        assert start_accuracy < 0.9
+        assert (trainer.epoch, trainer.step) == (15, 45)
+        assert len(trainer.history["train_loss"]) == 15
+        assert trainer.history["train_loss"][-1] < trainer.history["train_loss"][0]
+        assert trainer.history["eval_loss"] == [start_loss, loss]
+        assert trainer.history["learning_rates"][0] == 0.05
+        assert all(p.dtype == F32 for p in model.parameters())
+
+    def test_xor_with_the_trainer(self):
+        np.random.seed(75)
+        model = Sequential(Linear(2, 4), Tanh(), Linear(4, 1), Sigmoid())
+        trainer = Trainer(model, Adam(model.parameters(), lr=0.1), BinaryCrossEntropyLoss())
+        data = [(Tensor([[0, 0], [0, 1], [1, 0], [1, 1]]), np.array([[0], [1], [1], [0]]))]
+        for _ in range(250):
+            trainer.train_epoch(data)
+        loss, accuracy = trainer.evaluate(data)
+        assert accuracy == 1.0
+        assert loss < 0.05

@@ -1,0 +1,24 @@
+"""``tinytorch.data.loader``: module 08 (DataLoader) under the path TinyTorch's package uses.
+
+The objects are those of ``tinytorch.core.dataloader`` themselves, not copies, so
+``tinytorch.data.loader.DataLoader is tinytorch.core.dataloader.DataLoader``; see that module
+for what they do.
+"""
+
+from tinytorch.core.dataloader import (
+    Compose,
+    DataLoader,
+    Dataset,
+    RandomCrop,
+    RandomHorizontalFlip,
+    TensorDataset,
+)
+
+__all__ = [
+    "Compose",
+    "DataLoader",
+    "Dataset",
+    "RandomCrop",
+    "RandomHorizontalFlip",
+    "TensorDataset",
+]
