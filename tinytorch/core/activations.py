@@ -69,6 +69,29 @@ def _input_array(name, x):
     return x.data.astype(get_default_dtype(), copy=False)
 
 
+def _normalising_input(name, x, dim):
+    """The data of ``x`` and ``dim`` checked for a softmax-like op along ``dim`` (also used by
+    module 04's log_softmax): an int dim within the tensor's dimensions, at least one."""
+    a = _input_array(name, x)
+    if isinstance(dim, bool):
+        raise TypeError(f"{name}: dim must be an int; got bool")
+    try:
+        dim = operator.index(dim)
+    except TypeError:
+        raise TypeError(f"{name}: dim must be an int; got {type(dim).__name__}") from None
+    if a.ndim == 0:
+        raise ValueError(
+            f"{name} needs a tensor with at least 1 dimension to normalise over; got a 0-d "
+            "tensor (shape ())"
+        )
+    if not -a.ndim <= dim < a.ndim:
+        raise IndexError(
+            f"{name}: dim {dim} is out of range for a tensor of shape {x.shape} "
+            f"(valid dims: {-a.ndim} to {a.ndim - 1})"
+        )
+    return a, dim
+
+
 def _sigmoid(a):
     """Logistic function of array ``a`` without overflow: exp only ever sees -|a|."""
     z = np.exp(-np.abs(a))
@@ -140,21 +163,7 @@ class Softmax(_Activation):
     """
 
     def forward(self, x, dim=-1):
-        a = _input_array("Softmax", x)
-        try:
-            dim = operator.index(dim)
-        except TypeError:
-            raise TypeError(f"Softmax: dim must be an int; got {type(dim).__name__}") from None
-        if a.ndim == 0:
-            raise ValueError(
-                "Softmax needs a tensor with at least 1 dimension to normalise over; got a 0-d "
-                "tensor (shape ())"
-            )
-        if not -a.ndim <= dim < a.ndim:
-            raise IndexError(
-                f"Softmax: dim {dim} is out of range for a tensor of shape {x.shape} "
-                f"(valid dims: {-a.ndim} to {a.ndim - 1})"
-            )
+        a, dim = _normalising_input("Softmax", x, dim)
         if a.shape[dim] == 0:  # nothing to normalise (and np.max refuses an empty axis)
             return Tensor._from_op(a.copy(), "softmax", (x,), dim=dim)
         with np.errstate(all="ignore"):

@@ -64,11 +64,11 @@ Hooks for autograd
                         low <= p <= high, else 0.
 """
 
-import operator
 import reprlib
 
 import numpy as np
 
+from tinytorch.core.activations import _normalising_input
 from tinytorch.core.tensor import Tensor, get_default_dtype
 
 __all__ = ["BinaryCrossEntropyLoss", "CrossEntropyLoss", "MSELoss", "log_softmax"]
@@ -138,23 +138,7 @@ def log_softmax(x, dim=-1):
     Made through ``Tensor._from_op(out, "log_softmax", (x,), dim=dim)``.
     """
     _input_tensor("log_softmax", "x", x)
-    if isinstance(dim, bool):
-        raise TypeError("log_softmax: dim must be an int; got bool")
-    try:
-        dim = operator.index(dim)
-    except TypeError:
-        raise TypeError(f"log_softmax: dim must be an int; got {type(dim).__name__}") from None
-    a = x.data.astype(get_default_dtype(), copy=False)
-    if a.ndim == 0:
-        raise ValueError(
-            "log_softmax needs a tensor with at least 1 dimension to normalise over; got a 0-d "
-            "tensor (shape ())"
-        )
-    if not -a.ndim <= dim < a.ndim:
-        raise IndexError(
-            f"log_softmax: dim {dim} is out of range for a tensor of shape {x.shape} "
-            f"(valid dims: {-a.ndim} to {a.ndim - 1})"
-        )
+    a, dim = _normalising_input("log_softmax", x, dim)
     if a.shape[dim] == 0:  # nothing to normalise (and np.max refuses an empty axis)
         return Tensor._from_op(a.copy(), "log_softmax", (x,), dim=dim)
     with np.errstate(all="ignore"):

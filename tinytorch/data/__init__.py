@@ -1,19 +1,6 @@
 """``tinytorch.data``: the data pipeline of module 08; ``tinytorch.data.loader`` holds it."""
 
-from tinytorch.data.loader import (
-    Compose,
-    DataLoader,
-    Dataset,
-    RandomCrop,
-    RandomHorizontalFlip,
-    TensorDataset,
-)
+from tinytorch.data import loader
+from tinytorch.data.loader import *  # noqa: F403 - the same objects, under the shorter path
 
-__all__ = [
-    "Compose",
-    "DataLoader",
-    "Dataset",
-    "RandomCrop",
-    "RandomHorizontalFlip",
-    "TensorDataset",
-]
+__all__ = loader.__all__

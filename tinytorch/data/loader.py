@@ -5,20 +5,7 @@ The objects are those of ``tinytorch.core.dataloader`` themselves, not copies, s
 for what they do.
 """
 
-from tinytorch.core.dataloader import (
-    Compose,
-    DataLoader,
-    Dataset,
-    RandomCrop,
-    RandomHorizontalFlip,
-    TensorDataset,
-)
+from tinytorch.core import dataloader
+from tinytorch.core.dataloader import *  # noqa: F403 - re-exported as they are
 
-__all__ = [
-    "Compose",
-    "DataLoader",
-    "Dataset",
-    "RandomCrop",
-    "RandomHorizontalFlip",
-    "TensorDataset",
-]
+__all__ = dataloader.__all__
