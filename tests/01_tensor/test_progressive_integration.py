@@ -8,7 +8,6 @@ the requires_grad of results) are asserted for whichever state is in force; see
 
 import math
 import operator
-import sys
 import warnings
 
 import numpy as np
@@ -16,26 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from tinytorch_testing import F32, F64, autograd_loaded, check, record_from_op
 
 from tinytorch.core.tensor import Tensor, default_dtype, get_default_dtype
-
-F32 = np.dtype(np.float32)
-F64 = np.dtype(np.float64)
-
-
-def check(t, expected, dtype=F32, rtol=1e-6, atol=0.0):
-    """t is a Tensor of `dtype` whose data equals `expected` (values and shape)."""
-    expected = np.asarray(expected, dtype=np.float64)
-    assert isinstance(t, Tensor), f"expected a Tensor, got {type(t).__name__}"
-    assert isinstance(t.data, np.ndarray)
-    assert t.dtype == dtype
-    assert t.shape == expected.shape
-    np.testing.assert_allclose(t.data, expected, rtol=rtol, atol=atol)
-
-
-def autograd_loaded():
-    """Whether module 05 is imported, which turns autograd on (checkpoints 05 and later)."""
-    return "tinytorch.core.autograd" in sys.modules
 
 
 def grid():
@@ -894,14 +876,7 @@ class TestAutogradHook:
 
     @pytest.fixture
     def calls(self, monkeypatch):
-        recorded = []
-
-        def record(out, op, inputs, **attrs):
-            recorded.append((op, inputs, attrs))
-            return Tensor(out)
-
-        monkeypatch.setattr(Tensor, "_from_op", staticmethod(record))
-        return recorded
+        return record_from_op(monkeypatch)
 
     def test_binary_operations_pass_operands_in_order(self, calls):
         a, b = Tensor([1.0, 2.0]), Tensor([3.0, 4.0])

@@ -11,60 +11,37 @@ calling the code under test. Tolerances are stated in units of float32's machine
 """
 
 import math
-import sys
 import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from tinytorch_testing import (
+    EPS,
+    F32,
+    F64,
+    SETTINGS,
+    autograd_loaded,
+    check,
+    record_from_op,
+    ref_gelu,
+    ref_sigmoid,
+    ref_softmax,
+)
 
 from tinytorch.core.activations import GELU, ReLU, Sigmoid, Softmax, Tanh
 from tinytorch.core.tensor import Tensor, default_dtype
 
-F32 = np.dtype(np.float32)
-F64 = np.dtype(np.float64)
-EPS = float(np.finfo(np.float32).eps)  # 2**-23
 ACTIVATIONS = [ReLU, Sigmoid, Tanh, GELU, Softmax]
 ELEMENTWISE = [ReLU, Sigmoid, Tanh, GELU]
-SETTINGS = settings(max_examples=50, deadline=None, database=None)
-
-
-def check(t, expected, dtype=F32, rtol=1e-6, atol=0.0):
-    """t is a Tensor of `dtype` whose data equals `expected` (values and shape)."""
-    expected = np.asarray(expected, dtype=np.float64)
-    assert isinstance(t, Tensor), f"expected a Tensor, got {type(t).__name__}"
-    assert isinstance(t.data, np.ndarray)
-    assert t.dtype == dtype
-    assert t.shape == expected.shape
-    np.testing.assert_allclose(t.data, expected, rtol=rtol, atol=atol)
-
-
-def autograd_loaded():
-    """Whether module 05 is imported, which turns autograd on (checkpoints 05 and later)."""
-    return "tinytorch.core.autograd" in sys.modules
-
-
-# --- float64 references, written from the formulas (not from tinytorch) ------------------
-
-
-def ref_sigmoid(x):
-    x = np.asarray(x, dtype=np.float64)
-    with np.errstate(over="ignore"):  # exp(1000) is inf in float64 too; 1 / (1 + inf) is 0
-        return 1.0 / (1.0 + np.exp(-x))
-
-
-def ref_gelu(x):
-    x = np.asarray(x, dtype=np.float64)
-    return x * ref_sigmoid(1.702 * x)
-
-
-def ref_softmax(x, axis=-1):
-    x = np.asarray(x, dtype=np.float64)
-    with np.errstate(under="ignore"):  # exp(-2938) is 0 in float64 too
-        e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+# Any finite float32 array of up to 3 axes of up to 5.
+FINITE_FLOAT32_ARRAYS = hnp.arrays(
+    np.float32,
+    hnp.array_shapes(max_dims=3, max_side=5),
+    elements=st.floats(allow_nan=False, allow_infinity=False, width=32),
+)
 
 
 # =========================================================================================
@@ -191,13 +168,7 @@ class TestReLU:
         check(ReLU()(Tensor([-3e38, 3e38, -1e-30, 1e-30])), [0.0, 3e38, 0.0, 1e-30])
 
     @SETTINGS
-    @given(
-        hnp.arrays(
-            np.float32,
-            hnp.array_shapes(max_dims=3, max_side=5),
-            elements=st.floats(allow_nan=False, allow_infinity=False, width=32),
-        )
-    )
+    @given(FINITE_FLOAT32_ARRAYS)
     def test_matches_reference_exactly(self, data):
         expected = np.where(data.astype(np.float64) > 0, data.astype(np.float64), 0.0)
         check(ReLU()(Tensor(data)), expected, rtol=0)
@@ -220,13 +191,7 @@ class TestSigmoid:
         check(total, [1.0, 1.0, 1.0, 1.0], rtol=4 * EPS)
 
     @SETTINGS
-    @given(
-        hnp.arrays(
-            np.float32,
-            hnp.array_shapes(max_dims=3, max_side=5),
-            elements=st.floats(allow_nan=False, allow_infinity=False, width=32),
-        )
-    )
+    @given(FINITE_FLOAT32_ARRAYS)
     def test_matches_float64_reference(self, data):
         # A few float32 roundings (exp, 1 + z, the division): within 4 ulps relatively; the
         # atol covers float32 subnormals (sigmoid(x) < 1.2e-38 for x < -87).
@@ -458,14 +423,7 @@ class TestSoftmaxProperty:
 class TestAutogradHook:
     @pytest.fixture
     def calls(self, monkeypatch):
-        recorded = []
-
-        def record(out, op, inputs, **attrs):
-            recorded.append((out, op, inputs, attrs))
-            return Tensor(out)
-
-        monkeypatch.setattr(Tensor, "_from_op", staticmethod(record))
-        return recorded
+        return record_from_op(monkeypatch, fields=("out", "op", "inputs", "attrs"))
 
     @pytest.mark.parametrize(
         ("cls", "op", "expected"),

@@ -12,47 +12,34 @@ sampling error of the estimate it bounds (stated next to it).
 
 import math
 import re
-import sys
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from tinytorch_testing import (
+    EPS,
+    F32,
+    F64,
+    SETTINGS,
+    autograd_loaded,
+    check,
+    record_from_op,
+    ref_softmax,
+)
 
 from tinytorch.core.activations import GELU, ReLU, Sigmoid, Softmax, Tanh
 from tinytorch.core.layers import Dense, Dropout, Layer, Linear, Sequential
 from tinytorch.core.tensor import Tensor, default_dtype
 
-F32 = np.dtype(np.float32)
-F64 = np.dtype(np.float64)
-EPS = float(np.finfo(np.float32).eps)  # 2**-23
-SETTINGS = settings(max_examples=50, deadline=None, database=None)
-
-
-def check(t, expected, dtype=F32, rtol=1e-6, atol=0.0):
-    """t is a Tensor of `dtype` whose data equals `expected` (values and shape)."""
-    expected = np.asarray(expected, dtype=np.float64)
-    assert isinstance(t, Tensor), f"expected a Tensor, got {type(t).__name__}"
-    assert isinstance(t.data, np.ndarray)
-    assert t.dtype == dtype
-    assert t.shape == expected.shape
-    np.testing.assert_allclose(t.data, expected, rtol=rtol, atol=atol)
-
-
-def autograd_loaded():
-    """Whether module 05 is imported, which turns autograd on (checkpoints 05 and later)."""
-    return "tinytorch.core.autograd" in sys.modules
-
-
-def ref_softmax(x, axis=-1):
-    x = np.asarray(x, dtype=np.float64)
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
 
 def linear_with(weight, bias=None):
-    """A Linear whose parameters are set by hand (bias None means a layer without bias)."""
+    """A Linear whose parameters are set by hand (bias None means a layer without bias).
+
+    Unlike tinytorch_testing.linear_with, which writes into the layer's own parameters, this
+    one replaces them with new Tensors, and may build a layer without bias; the tests here
+    check Linear with parameters set that way, so it stays local."""
     weight = np.asarray(weight, dtype=np.float64)
     layer = Linear(weight.shape[0], weight.shape[1], bias=bias is not None)
     layer.weight = Tensor(weight, requires_grad=True)
@@ -517,14 +504,7 @@ class TestAutogradReadiness:
 
     @pytest.fixture
     def calls(self, monkeypatch):
-        recorded = []
-
-        def record(out, op, inputs, **attrs):
-            recorded.append((op, inputs))
-            return Tensor(out)
-
-        monkeypatch.setattr(Tensor, "_from_op", staticmethod(record))
-        return recorded
+        return record_from_op(monkeypatch, fields=("op", "inputs"))
 
     def test_linear_is_matmul_then_add(self, calls):
         layer = Linear(2, 3)

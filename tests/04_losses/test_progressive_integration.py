@@ -9,7 +9,6 @@ float64 numpy, never by calling tinytorch.
 """
 
 import math
-import sys
 import warnings
 
 import numpy as np
@@ -17,14 +16,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from tinytorch_testing import (
+    F32,
+    F64,
+    autograd_loaded,
+    check,
+    linear_with,
+    record_from_op,
+    ref_bce,
+    ref_cross_entropy,
+    ref_log_softmax,
+    ref_mse,
+)
 
 from tinytorch.core.activations import ReLU, Sigmoid, Softmax, Tanh
 from tinytorch.core.layers import Dense, Dropout, Layer, Linear, Sequential
 from tinytorch.core.losses import BinaryCrossEntropyLoss, CrossEntropyLoss, MSELoss, log_softmax
 from tinytorch.core.tensor import Tensor, default_dtype
 
-F32 = np.dtype(np.float32)
-F64 = np.dtype(np.float64)
 LN2 = math.log(2.0)
 # BCE's clip bounds as float32 holds them: 1 - 1e-7 rounds to 1 - 2**-23 there.
 LOW32 = float(np.float32(1e-7))
@@ -52,60 +61,11 @@ KNOWN_OPS = {
 }
 
 
-def check(t, expected, dtype=F32, rtol=1e-6, atol=0.0):
-    """t is a Tensor of `dtype` whose data equals `expected` (values and shape)."""
-    expected = np.asarray(expected, dtype=np.float64)
-    assert isinstance(t, Tensor), f"expected a Tensor, got {type(t).__name__}"
-    assert isinstance(t.data, np.ndarray)
-    assert t.dtype == dtype
-    assert t.shape == expected.shape
-    np.testing.assert_allclose(t.data, expected, rtol=rtol, atol=atol)
-
-
 def check_loss(loss, expected, dtype=F32, rtol=1e-5, atol=1e-6):
     """A loss result: a 0-d Tensor of `dtype` holding `expected`."""
     assert isinstance(loss, Tensor), f"a loss must return a Tensor, got {type(loss).__name__}"
     assert loss.shape == ()
     check(loss, expected, dtype=dtype, rtol=rtol, atol=atol)
-
-
-def autograd_loaded():
-    """Whether module 05 is imported, which turns autograd on (checkpoints 05 and later)."""
-    return "tinytorch.core.autograd" in sys.modules
-
-
-# --- float64 references, written from the formulas ---------------------------------------
-
-
-def ref_log_softmax(x, axis=-1):
-    x = np.asarray(x, dtype=np.float64)
-    shifted = x - x.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-
-
-def ref_cross_entropy(logits, targets):
-    logits = np.asarray(logits, dtype=np.float64)
-    rows = ref_log_softmax(logits, axis=1)
-    return -np.mean(rows[np.arange(len(logits)), np.asarray(targets, dtype=int)])
-
-
-def ref_bce(p, t, low=1e-7, high=1 - 1e-7):
-    p = np.clip(np.asarray(p, dtype=np.float64), low, high)
-    t = np.asarray(t, dtype=np.float64)
-    return -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
-
-
-def ref_mse(p, t):
-    return np.mean((np.asarray(p, dtype=np.float64) - np.asarray(t, dtype=np.float64)) ** 2)
-
-
-def linear_with(weight, bias):
-    """A Linear layer whose weight and bias are set by hand."""
-    weight = np.asarray(weight, dtype=np.float64)
-    layer = Linear(weight.shape[0], weight.shape[1])
-    layer.weight.data = weight
-    layer.bias.data = np.asarray(bias, dtype=np.float64)
-    return layer
 
 
 # ===========================================================================================
@@ -743,14 +703,7 @@ class TestAutogradHooks:
 
     @pytest.fixture
     def calls(self, monkeypatch):
-        recorded = []
-
-        def record(out, op, inputs, **attrs):
-            recorded.append((op, inputs, attrs))
-            return Tensor(out)
-
-        monkeypatch.setattr(Tensor, "_from_op", staticmethod(record))
-        return recorded
+        return record_from_op(monkeypatch)
 
     @pytest.mark.parametrize("dim", [-1, 0, 1])
     def test_log_softmax_is_one_recorded_op(self, calls, dim):

@@ -14,19 +14,12 @@ are good to ~1e-9, checked with rtol 1e-6, atol 1e-8.
 
 import numpy as np
 import pytest
+from tinytorch_testing import central_differences, f32
 
 from tinytorch.core.activations import Softmax
-from tinytorch.core.autograd import no_grad
 from tinytorch.core.tensor import Tensor, default_dtype
 
 pytestmark = [pytest.mark.gradient, pytest.mark.broadcasting]
-
-EPS = 1e-6
-
-
-def f32(x):
-    """x rounded to float32, as float64: the numbers a float32 Tensor holds."""
-    return np.asarray(x, dtype=np.float32).astype(np.float64)
 
 
 def basis_gradient(a, b, g):
@@ -42,20 +35,6 @@ def basis_gradient(a, b, g):
         e[index] = 1.0
         gb[index] = np.sum(g * np.matmul(a, e))
     return ga, gb
-
-
-def central_differences(loss_fn, param):
-    numeric = np.zeros(param.shape)
-    with no_grad():
-        for index in np.ndindex(param.shape):
-            original = float(param.data[index])
-            param.data[index] = original + EPS
-            above = float(loss_fn().data)
-            param.data[index] = original - EPS
-            below = float(loss_fn().data)
-            param.data[index] = original
-            numeric[index] = (above - below) / (2 * EPS)
-    return numeric
 
 
 def grads_float32(av, bv, gv):

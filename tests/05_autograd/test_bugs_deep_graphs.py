@@ -7,34 +7,22 @@ RecursionError (the recursion limit is left untouched, and checked to be), and a
 exponential one (one visit per path) does not finish, which pytest-timeout reports.
 """
 
-import contextlib
-import gc
 import sys
 import weakref
 
 import numpy as np
 import pytest
+from tinytorch_testing import gc_disabled
 
 import tinytorch.core.autograd  # noqa: F401  (importing module 05 turns autograd on)
 from tinytorch.core.tensor import Tensor
 
 pytestmark = pytest.mark.performance
 
+# The chains grow under gc_disabled(): the cyclic collector would rescan the 100,000 live
+# nodes again and again (time only; nothing here depends on it), and off, only reference
+# counting frees anything.
 DEPTH = 100_000
-
-
-@contextlib.contextmanager
-def gc_disabled():
-    """The cyclic collector off: it would rescan the 100,000 live nodes again and again while
-    the chain grows (time only; nothing here depends on it), and off, only reference
-    counting frees anything."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def test_100k_deep_chain_backward():

@@ -9,13 +9,13 @@ Each test runs with the cyclic garbage collector disabled (``gc.disable()``, re-
 shows up as an object that stays alive, instead of being hidden by a lucky collection.
 """
 
-import contextlib
 import gc
 import tracemalloc
 import weakref
 
 import numpy as np
 import pytest
+from tinytorch_testing import gc_disabled
 
 from tinytorch.core.activations import ReLU, Sigmoid
 from tinytorch.core.autograd import Function, no_grad
@@ -24,17 +24,6 @@ from tinytorch.core.losses import CrossEntropyLoss, MSELoss
 from tinytorch.core.tensor import Tensor
 
 pytestmark = pytest.mark.memory
-
-
-@contextlib.contextmanager
-def gc_disabled():
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def test_dropping_loss_and_output_frees_the_graph():

@@ -1,12 +1,12 @@
 """Module 05 (Autograd): gradients flow through every op family and through whole networks.
 
-Every analytical gradient here is compared with float64 central differences written in this
-file: each element of a parameter is moved by +-eps (eps = 1e-6) inside
-``default_dtype(np.float64)`` and the loss re-evaluated. In float64 that estimate is good to
-about |f| * 1e-16 / eps ~ 1e-10 (rounding) plus eps**2 * |f'''| ~ 1e-12 (truncation), so
-rtol 1e-6 with atol 1e-8 is an honest bound that still catches any wrong rule (a wrong rule is
-off by O(1)). Inputs are kept away from kinks (ReLU at 0, max ties, BCE's clip bounds) by
-more than eps, and each test asserts that it is.
+Every analytical gradient here is compared with float64 central differences (the suites'
+shared ``tinytorch_testing.central_differences``): each element of a parameter is moved by
++-eps (eps = 1e-6) inside ``default_dtype(np.float64)`` and the loss re-evaluated. In float64
+that estimate is good to about |f| * 1e-16 / eps ~ 1e-10 (rounding) plus eps**2 * |f'''| ~
+1e-12 (truncation), so rtol 1e-6 with atol 1e-8 is an honest bound that still catches any
+wrong rule (a wrong rule is off by O(1)). Inputs are kept away from kinks (ReLU at 0, max
+ties, BCE's clip bounds) by more than eps, and each test asserts that it is.
 
 The second half checks ``tinytorch.core.autograd.gradcheck`` itself, including that it fails,
 naming the worst element, when a backward rule is deliberately wrong (monkeypatched).
@@ -16,6 +16,7 @@ import re
 
 import numpy as np
 import pytest
+from tinytorch_testing import central_differences
 
 from tinytorch.core import autograd
 from tinytorch.core.activations import GELU, ReLU, Sigmoid, Softmax, Tanh
@@ -26,25 +27,8 @@ from tinytorch.core.tensor import Tensor, default_dtype
 
 pytestmark = pytest.mark.gradient
 
-EPS = 1e-6
 RTOL = 1e-6
 ATOL = 1e-8
-
-
-def central_differences(loss_fn, param, eps=EPS):
-    """d loss_fn() / d param, element by element, by central differences (param is float64)."""
-    assert param.dtype == np.float64
-    numeric = np.zeros(param.shape)
-    with no_grad():
-        for index in np.ndindex(param.shape):
-            original = float(param.data[index])
-            param.data[index] = original + eps
-            above = float(loss_fn().data)
-            param.data[index] = original - eps
-            below = float(loss_fn().data)
-            param.data[index] = original
-            numeric[index] = (above - below) / (2 * eps)
-    return numeric
 
 
 def check_all_gradients(loss_fn, params):

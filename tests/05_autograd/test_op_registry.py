@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+from tinytorch_testing import F32, F64
 
 from tinytorch.core.activations import GELU, ReLU, Sigmoid, Softmax, Tanh
 from tinytorch.core.autograd import BACKWARD, gradcheck, no_grad
@@ -41,9 +42,6 @@ from tinytorch.core.losses import (
 from tinytorch.core.tensor import Tensor, default_dtype
 
 pytestmark = [pytest.mark.gradient]
-
-F32 = np.dtype(np.float32)
-F64 = np.dtype(np.float64)
 
 # --- sample values ---------------------------------------------------------------------------
 # One generator, consumed in a fixed order while the registry is built at import, so every

@@ -19,6 +19,15 @@ import weakref
 
 import numpy as np
 import pytest
+from tinytorch_testing import (
+    F32,
+    F64,
+    ref_bce,
+    ref_gelu,
+    ref_log_softmax,
+    ref_sigmoid,
+    ref_softmax,
+)
 
 import tinytorch
 from tinytorch.core.activations import GELU, ReLU, Sigmoid, Softmax, Tanh
@@ -27,8 +36,6 @@ from tinytorch.core.layers import Dense, Dropout, Linear, Sequential
 from tinytorch.core.losses import BinaryCrossEntropyLoss, CrossEntropyLoss, MSELoss, log_softmax
 from tinytorch.core.tensor import Tensor, default_dtype
 
-F32 = np.dtype(np.float32)
-F64 = np.dtype(np.float64)
 RTOL = 1e-5
 ATOL = 1e-6
 
@@ -65,28 +72,7 @@ def linear(rng, n_in, n_out, requires_grad=True):
     return layer
 
 
-# --- float64 references, from the formulas -----------------------------------------------
-
-
-def ref_sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
-
-
-def ref_softmax(x, axis=-1):
-    x = np.asarray(x, dtype=np.float64)
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
-def ref_log_softmax(x, axis=-1):
-    x = np.asarray(x, dtype=np.float64)
-    shifted = x - x.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-
-
-def ref_gelu(x):
-    x = np.asarray(x, dtype=np.float64)
-    return x * ref_sigmoid(1.702 * x)
+# --- float64 reference (the others are shared, in tinytorch_testing) ---------------------
 
 
 def ref_gelu_grad(x):
@@ -94,12 +80,6 @@ def ref_gelu_grad(x):
     x = np.asarray(x, dtype=np.float64)
     s = ref_sigmoid(1.702 * x)
     return s + 1.702 * x * s * (1.0 - s)
-
-
-def ref_bce(p, t):
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
-    t = np.asarray(t, dtype=np.float64)
-    return -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
 
 
 # =========================================================================================

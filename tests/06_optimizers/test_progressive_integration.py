@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tinytorch_testing import F32, F64, check, f32, linear_with, numeric_gradient, param
 
 from tinytorch.core.activations import ReLU, Sigmoid, Tanh
 from tinytorch.core.autograd import no_grad
@@ -21,37 +22,8 @@ from tinytorch.core.losses import BinaryCrossEntropyLoss, CrossEntropyLoss, MSEL
 from tinytorch.core.optimizers import SGD, Adam, AdamW, Optimizer
 from tinytorch.core.tensor import Tensor, default_dtype
 
-F32 = np.dtype(np.float32)
-F64 = np.dtype(np.float64)
-
-
-def check(t, expected, dtype=F32, rtol=1e-6, atol=0.0):
-    """t is a Tensor of `dtype` whose data equals `expected` (values and shape)."""
-    expected = np.asarray(expected, dtype=np.float64)
-    assert isinstance(t, Tensor), f"expected a Tensor, got {type(t).__name__}"
-    assert t.dtype == dtype
-    assert t.shape == expected.shape
-    np.testing.assert_allclose(t.data, expected, rtol=rtol, atol=atol)
-
-
-def param(values):
-    return Tensor(values, requires_grad=True)
-
-
-def linear_with(weight, bias):
-    weight = np.asarray(weight, dtype=np.float64)
-    layer = Linear(weight.shape[0], weight.shape[1])
-    layer.weight.data = weight
-    layer.bias.data = np.asarray(bias, dtype=np.float64)
-    return layer
-
-
 # --- references: PyTorch's documented algorithms, float64, parameter stored in float32 ---------
-
-
-def stored(p):
-    """The parameter as the optimizer keeps it: float32 (then back to float64 for the maths)."""
-    return p.astype(np.float32).astype(np.float64)
+# (f32: the parameter as the optimizer keeps it, float32, then back to float64 for the maths)
 
 
 def ref_sgd(p0, grads, lr, momentum=0.0, weight_decay=0.0):
@@ -66,7 +38,7 @@ def ref_sgd(p0, grads, lr, momentum=0.0, weight_decay=0.0):
         if momentum != 0:
             buf = g.copy() if buf is None else momentum * buf + g
             g = buf
-        p = stored(p - lr * g)
+        p = f32(p - lr * g)
     return p
 
 
@@ -89,7 +61,7 @@ def ref_adam(p0, grads, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, deco
         v = beta2 * v + (1 - beta2) * g**2
         m_hat = m / (1 - beta1**t)
         v_hat = v / (1 - beta2**t)
-        p = stored(p - lr * m_hat / (np.sqrt(v_hat) + eps))
+        p = f32(p - lr * m_hat / (np.sqrt(v_hat) + eps))
     return p
 
 
@@ -162,14 +134,10 @@ class TestPriorStackStillWorking:
         def loss(w, b):
             return np.mean((x @ w + b - y) ** 2)
 
-        h, numeric = 1e-6, np.zeros_like(w0)
-        for i in range(2):
-            step = np.zeros_like(w0)
-            step[i, 0] = h
-            numeric[i, 0] = (loss(w0 + step, b0) - loss(w0 - step, b0)) / (2 * h)
+        numeric = numeric_gradient(lambda w: loss(w, b0), w0)
         np.testing.assert_allclose(layer.weight.grad, numeric, rtol=1e-5)
-        numeric_b = (loss(w0, b0 + h) - loss(w0, b0 - h)) / (2 * h)
-        np.testing.assert_allclose(layer.bias.grad, [numeric_b], rtol=1e-5)
+        numeric_b = numeric_gradient(lambda b: loss(w0, b), b0)
+        np.testing.assert_allclose(layer.bias.grad, numeric_b, rtol=1e-5)
 
     def test_no_grad_records_nothing(self):
         w = param([1.0, 2.0])

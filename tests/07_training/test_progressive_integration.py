@@ -17,6 +17,15 @@ import math
 
 import numpy as np
 import pytest
+from tinytorch_testing import (
+    F32,
+    check,
+    f32,
+    linear_with,
+    numeric_gradient,
+    param,
+    ref_cross_entropy,
+)
 
 from tinytorch.core.activations import ReLU, Sigmoid, Tanh
 from tinytorch.core.autograd import no_grad
@@ -25,33 +34,6 @@ from tinytorch.core.losses import BinaryCrossEntropyLoss, CrossEntropyLoss, MSEL
 from tinytorch.core.optimizers import SGD, Adam, AdamW
 from tinytorch.core.tensor import Tensor
 from tinytorch.core.training import CosineSchedule, Trainer, clip_grad_norm
-
-F32 = np.dtype(np.float32)
-
-
-def check(t, expected, dtype=F32, rtol=1e-6, atol=0.0):
-    expected = np.asarray(expected, dtype=np.float64)
-    assert isinstance(t, Tensor), f"expected a Tensor, got {type(t).__name__}"
-    assert t.dtype == dtype
-    assert t.shape == expected.shape
-    np.testing.assert_allclose(t.data, expected, rtol=rtol, atol=atol)
-
-
-def param(values):
-    return Tensor(values, requires_grad=True)
-
-
-def linear_with(weight, bias):
-    weight = np.asarray(weight, dtype=np.float64)
-    layer = Linear(weight.shape[0], weight.shape[1])
-    layer.weight.data = weight
-    layer.bias.data = np.asarray(bias, dtype=np.float64)
-    return layer
-
-
-def f32(a):
-    return np.asarray(a, dtype=np.float64).astype(np.float32).astype(np.float64)
-
 
 # A regression problem in three equal batches of 4, and the model's starting point.
 _RNG = np.random.default_rng(70)
@@ -141,11 +123,7 @@ class TestPriorStackStillWorking:
             logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
             return -(logp[0, 1] + logp[1, 0]) / 2
 
-        numeric = np.zeros_like(w0)
-        for index in np.ndindex(w0.shape):
-            step = np.zeros_like(w0)
-            step[index] = 1e-6
-            numeric[index] = (loss(w0 + step) - loss(w0 - step)) / 2e-6
+        numeric = numeric_gradient(loss, w0)
         np.testing.assert_allclose(layer.weight.grad, numeric, rtol=1e-5, atol=1e-7)
 
     def test_optimizer_steps_by_hand(self):
@@ -473,12 +451,6 @@ EVAL_X = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 1.0], [-1.0, -2.0]])
 EVAL_T = np.array([0, 1, 2, 2])  # logits rows: [2,-2,0] [0,2,-2] [1,0,-1] [-1,-1,2]
 
 
-def ref_ce(logits, targets):
-    z = logits - logits.max(axis=1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return -np.mean(logp[np.arange(len(targets)), targets])
-
-
 class TestEvaluate:
     def classifier(self):
         layer = linear_with(LOGITS_W, [0.0, 0.0, 0.0])
@@ -490,7 +462,7 @@ class TestEvaluate:
         # argmax per row: 0, 1, 0, 2 against targets 0, 1, 2, 2: three of four right.
         loss, accuracy = trainer.evaluate([(Tensor(EVAL_X), EVAL_T)])
         assert accuracy == 0.75
-        assert loss == pytest.approx(ref_ce(EVAL_X @ LOGITS_W, EVAL_T), rel=1e-6)
+        assert loss == pytest.approx(ref_cross_entropy(EVAL_X @ LOGITS_W, EVAL_T), rel=1e-6)
         assert trainer.history["eval_loss"] == [loss]
         assert (trainer.epoch, trainer.step) == (0, 0)
 
@@ -498,7 +470,7 @@ class TestEvaluate:
         _, trainer = self.classifier()
         data = [(Tensor(EVAL_X[:3]), EVAL_T[:3]), (Tensor(EVAL_X[3:]), EVAL_T[3:])]
         loss, accuracy = trainer.evaluate(data)
-        assert loss == pytest.approx(ref_ce(EVAL_X @ LOGITS_W, EVAL_T), rel=1e-6)
+        assert loss == pytest.approx(ref_cross_entropy(EVAL_X @ LOGITS_W, EVAL_T), rel=1e-6)
         assert accuracy == 0.75
 
     def test_tensor_class_targets(self):
@@ -577,7 +549,9 @@ class TestTrainingMode:
         assert first == second  # no dropout: deterministic
         with no_grad():
             clean = model.last(ReLU()(model.first(Tensor(EVAL_X)))).data
-        assert first[0] == pytest.approx(ref_ce(clean.astype(np.float64), EVAL_T), rel=1e-5)
+        assert first[0] == pytest.approx(
+            ref_cross_entropy(clean.astype(np.float64), EVAL_T), rel=1e-5
+        )
         # With lr 0 nothing learns: a training-mode loss differs from the clean one only
         # because dropout is on.
         train_losses = {trainer.train_epoch(data) for _ in range(3)}

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tinytorch_testing import F32, F64, check, linear_with
 
 import tinytorch.core.dataloader as core_dataloader
 from tinytorch.core.activations import ReLU, Sigmoid, Softmax
@@ -39,29 +40,9 @@ from tinytorch.core.optimizers import SGD, Adam, AdamW
 from tinytorch.core.tensor import Tensor, default_dtype
 from tinytorch.core.training import CosineSchedule, Trainer, clip_grad_norm
 
-F32 = np.dtype(np.float32)
-F64 = np.dtype(np.float64)
 PUBLIC = ("Compose", "DataLoader", "Dataset", "RandomCrop", "RandomHorizontalFlip", "TensorDataset")
 
 enable_autograd()
-
-
-def check(t, expected, dtype=F32, rtol=1e-6, atol=0.0):
-    """t is a Tensor of `dtype` whose data equals `expected` (values and shape)."""
-    expected = np.asarray(expected, dtype=np.float64)
-    assert isinstance(t, Tensor), f"expected a Tensor, got {type(t).__name__}"
-    assert t.dtype == dtype
-    assert t.shape == expected.shape
-    np.testing.assert_allclose(t.data, expected, rtol=rtol, atol=atol)
-
-
-def linear_with(weight, bias):
-    """A Linear layer whose weight and bias are set by hand."""
-    weight = np.asarray(weight, dtype=np.float64)
-    layer = Linear(weight.shape[0], weight.shape[1])
-    layer.weight.data = weight
-    layer.bias.data = np.asarray(bias, dtype=np.float64)
-    return layer
 
 
 def labelled(n, features=2):

@@ -8,6 +8,7 @@ the padding and a window's position in the padded image is unique.
 
 import numpy as np
 import pytest
+from tinytorch_testing import F32
 
 from tinytorch.core.dataloader import (
     Compose,
@@ -17,8 +18,6 @@ from tinytorch.core.dataloader import (
     RandomHorizontalFlip,
 )
 from tinytorch.core.tensor import Tensor
-
-F32 = np.dtype(np.float32)
 
 
 def image(*shape):

@@ -1,0 +1,179 @@
+"""Shared assertions and plain-numpy reference formulas for the suites tests/01_* .. tests/08_*.
+
+Every expected value is computed here in plain numpy float64, never by tinytorch: the
+references are written from the formulas, and the assertions only read what tinytorch returns.
+
+tinytorch is imported lazily, inside the function that needs it and only the module it needs:
+suite N runs at checkpoint N, where the modules after N are not installed, and the vacuity
+check empties module N and expects every test of suite N to fail. So importing this file
+imports no tinytorch, and a helper fails (with ImportError) only where its module is missing.
+pyproject.toml puts this folder on pytest's ``pythonpath``; it holds no tinytorch code.
+"""
+
+import contextlib
+import gc
+import sys
+
+import numpy as np
+from hypothesis import settings
+
+F32 = np.dtype(np.float32)
+F64 = np.dtype(np.float64)
+EPS = float(np.finfo(np.float32).eps)  # 2**-23: one float32 ulp at 1
+SETTINGS = settings(max_examples=50, deadline=None, database=None)
+
+
+# --- assertions --------------------------------------------------------------------------
+
+
+def check(t, expected, dtype=F32, rtol=1e-6, atol=0.0):
+    """t is a Tensor of `dtype` whose data equals `expected` (values and shape)."""
+    from tinytorch.core.tensor import Tensor
+
+    expected = np.asarray(expected, dtype=np.float64)
+    assert isinstance(t, Tensor), f"expected a Tensor, got {type(t).__name__}"
+    assert isinstance(t.data, np.ndarray)
+    assert t.dtype == dtype
+    assert t.shape == expected.shape
+    np.testing.assert_allclose(t.data, expected, rtol=rtol, atol=atol)
+
+
+def autograd_loaded():
+    """Whether module 05 is imported, which turns autograd on (checkpoints 05 and later)."""
+    return "tinytorch.core.autograd" in sys.modules
+
+
+def record_from_op(monkeypatch, fields=("op", "inputs", "attrs")):
+    """Replace Tensor._from_op (the autograd hook) by a recorder for the rest of the test.
+
+    Returns the list it appends to: one tuple per recorded operation holding `fields`, chosen
+    from "out", "op", "inputs", "attrs", in that order. Each result is a plain Tensor(out)."""
+    from tinytorch.core.tensor import Tensor
+
+    recorded = []
+
+    def record(out, op, inputs, **attrs):
+        call = {"out": out, "op": op, "inputs": inputs, "attrs": attrs}
+        recorded.append(tuple(call[field] for field in fields))
+        return Tensor(out)
+
+    monkeypatch.setattr(Tensor, "_from_op", staticmethod(record))
+    return recorded
+
+
+# --- building blocks ---------------------------------------------------------------------
+
+
+def param(values):
+    """A Tensor that requires grad."""
+    from tinytorch.core.tensor import Tensor
+
+    return Tensor(values, requires_grad=True)
+
+
+def linear_with(weight, bias):
+    """A Linear layer whose weight and bias are set by hand (written into its parameters)."""
+    from tinytorch.core.layers import Linear
+
+    weight = np.asarray(weight, dtype=np.float64)
+    layer = Linear(weight.shape[0], weight.shape[1])
+    layer.weight.data = weight
+    layer.bias.data = np.asarray(bias, dtype=np.float64)
+    return layer
+
+
+@contextlib.contextmanager
+def gc_disabled():
+    """The cyclic collector off for the block (and back on after, if it was): only reference
+    counting frees anything, and a graph of many live nodes is not rescanned as it grows."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+# --- numerical gradients -----------------------------------------------------------------
+
+
+def central_differences(loss_fn, param, eps=1e-6):
+    """d loss_fn() / d param (a float64 Tensor), element by element, by central differences:
+    each element moved by +-eps in place, loss_fn() re-evaluated under no_grad."""
+    from tinytorch.core.autograd import no_grad
+
+    assert param.dtype == np.float64
+    numeric = np.zeros(param.shape)
+    with no_grad():
+        for index in np.ndindex(param.shape):
+            original = float(param.data[index])
+            param.data[index] = original + eps
+            above = float(loss_fn().data)
+            param.data[index] = original - eps
+            below = float(loss_fn().data)
+            param.data[index] = original
+            numeric[index] = (above - below) / (2 * eps)
+    return numeric
+
+
+def numeric_gradient(f, x, h=1e-6):
+    """d f(x) / d x for a float64 array x and a numpy function f, by central differences."""
+    x = np.asarray(x, dtype=np.float64)
+    numeric = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[index] = h
+        numeric[index] = (f(x + step) - f(x - step)) / (2 * h)
+    return numeric
+
+
+# --- float64 references, written from the formulas ----------------------------------------
+
+
+def f32(x):
+    """x rounded to float32, as float64: the numbers a float32 Tensor holds."""
+    return np.asarray(x, dtype=np.float64).astype(np.float32).astype(np.float64)
+
+
+def ref_sigmoid(x):
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(over="ignore"):  # exp(1000) is inf in float64 too; 1 / (1 + inf) is 0
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+def ref_gelu(x):
+    """The sigmoid approximation API.md specifies: x * sigmoid(1.702 x)."""
+    x = np.asarray(x, dtype=np.float64)
+    return x * ref_sigmoid(1.702 * x)
+
+
+def ref_softmax(x, axis=-1):
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(under="ignore"):  # exp(-2938) is 0 in float64 too
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def ref_log_softmax(x, axis=-1):
+    x = np.asarray(x, dtype=np.float64)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def ref_cross_entropy(logits, targets):
+    """Mean over rows of -log softmax(logits)[row, target]."""
+    logits = np.asarray(logits, dtype=np.float64)
+    rows = ref_log_softmax(logits, axis=1)
+    return -np.mean(rows[np.arange(len(logits)), np.asarray(targets, dtype=int)])
+
+
+def ref_bce(p, t, low=1e-7, high=1 - 1e-7):
+    """Binary cross-entropy with p clipped to [low, high] (module 04's bounds by default)."""
+    p = np.clip(np.asarray(p, dtype=np.float64), low, high)
+    t = np.asarray(t, dtype=np.float64)
+    return -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
+
+
+def ref_mse(p, t):
+    return np.mean((np.asarray(p, dtype=np.float64) - np.asarray(t, dtype=np.float64)) ** 2)
