@@ -82,6 +82,7 @@ def main() -> int:
     parser.add_argument(
         "--quick", action="store_true", help="one repeat over checkpoints 01-02 only (CI)"
     )
+    parser.add_argument("--repeats", type=int, default=None, help="warm and baseline repeats")
     args = parser.parse_args()
     import tomllib  # the bench runs on nox's own interpreter, 3.11+
 
@@ -92,7 +93,7 @@ def main() -> int:
     modules = manifest.modules[:2] if args.quick else manifest.modules
     numbers = [module.number for module in modules]
     sessions = [module.session for module in modules]
-    repeats = 1 if args.quick else 3
+    repeats = args.repeats or (1 if args.quick else 3)
     with tempfile.TemporaryDirectory(prefix="matrix-bench-") as tmp:
         work = Path(tmp)
         cold, cold_installs = nox_matrix(sessions, work / "cold", work / "uv-cache")
