@@ -12,7 +12,7 @@ import pytest
 from matrix.build import build_checkpoint_wheel, checkpoint_version, checkpoint_wheel
 from matrix.impl import ImplError, resolve_implementation
 from matrix.manifest import load_manifest
-from matrix.tests.repo_helpers import copy_of_this_tree, nox
+from matrix.tests.repo_helpers import commit_all, copy_of_this_tree, git, nox
 
 DIGEST = re.compile(r"^[0-9a-f]{12}$")
 
@@ -150,3 +150,24 @@ def test_reference_copy_with_one_broken_module_fails_that_checkpoint(tmp_path_fa
         report.stdout
     )
     assert not (root / "reports/runs").exists(), "the reference's records are untouched"
+
+
+def test_gate_with_impl_reports_the_failing_checkpoint_and_which_code(fake_repo_for_gate, learner):
+    root = fake_repo_for_gate
+    (learner / "tinytorch/core/beta.py").write_text(
+        "from tinytorch.core.alpha import ALPHA\nBETA = ALPHA + 5\n"
+    )
+    git(root, "checkout", "-q", "-b", "feature")
+    beta_test = root / "tests/02_beta/test_beta.py"
+    beta_test.write_text(beta_test.read_text() + "\n\nEXTRA = 1\n")
+    commit_all(root, "suite 02: a constant")
+
+    run = nox(root, "-s", "gate", "--", "--base", "main", "--impl", str(learner))
+    assert run.returncode != 0, run.stdout + run.stderr
+    [report] = (root / "reports/impl").glob("ada-*/gate.md")
+    text = report.read_text()
+    assert text.startswith("## Gate: NO-GO\n")
+    assert f"; implementation: {learner / 'tinytorch'} (module files sha256 `" in text
+    assert "- checkpoint 02: failed; failing: `tests.02_beta.test_beta::test_beta`\n" in text
+    assert "| vacuity 02 | passed (every test fails with the module emptied) |" in text
+    assert "| lint | passed |" in text

@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
+from matrix.gate import NoxRun, run_gate
 from matrix.manifest import load_manifest
 from matrix.misplaced import STATIC_ONLY, confirm, find_misplaced
-from matrix.tests.repo_helpers import copy_of_this_tree
+from matrix.tests.repo_helpers import commit_all, copy_of_this_tree, git, make_repository
 
 IMPORT_FORMS = {
     "import": ("import tinytorch.core.beta\n", [("tinytorch.core.beta", 1, 2)]),
@@ -209,3 +210,29 @@ def test_other_collection_errors_and_missing_runs_do_not_confirm(
     junit.write_text(SYNTAX_ERROR)
     assert {f.evidence for f in confirm(findings, lambda number: junit)} == {STATIC_ONLY}
     assert {f.evidence for f in confirm(findings, lambda number: None)} == {STATIC_ONLY}
+
+
+def test_gate_names_the_audit_blocker_and_the_folder_it_belongs_in(tmp_path, monkeypatch):
+    monkeypatch.delenv("MATRIX_IMPL", raising=False)
+    monkeypatch.delenv("MATRIX_REPORTS_DIR", raising=False)
+    root = make_repository(copy_of_this_tree(tmp_path / "clone"))
+    git(root, "checkout", "-q", "-b", "dataloader-test")
+    (root / BLOCKER).write_text(AUDIT_DATALOADER_TEST)
+    commit_all(root, "a DataLoader test, filed under autograd")
+    asked = []
+
+    def nox_that_runs_nothing(root, sessions, env, reports):
+        asked.append(sessions)
+        return NoxRun(0, {})
+
+    code = run_gate(load_manifest(root), ["--base", "main"], runner=nox_that_runs_nothing)
+    report = (root / "reports/gate.md").read_text()
+    assert code == 1
+    assert asked == [["module05", "module06", "module07", "module08", "vacuity05", "lint"]]
+    assert (
+        "- misplaced test: tests/05_autograd/test_dataloader_tensor_integration.py imports "
+        "tinytorch.core.dataloader (module 08, line 5): it cannot run at checkpoint 05; "
+        "move it to tests/08_dataloader/ [static only]\n"
+    ) in report
+    assert f"| 05 | no record | - | `{BLOCKER}` |" in report
+    assert f"| `{BLOCKER}` | 05..08 | suite 05_autograd |" in report
