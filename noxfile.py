@@ -9,6 +9,7 @@ nox -s milestone     the newest checkpoint learns scikit-learn's digits (>= 95%)
 nox -s bench         speed and memory, as ratios to baselines measured in the same run
 nox -s lint          ruff, import-linter, actionlint, zizmor
 nox -s selftest      the matrix tool's own tests
+nox -s gate -- --base main    GO / NO-GO for main...HEAD (`--impl PATH`: a learner's tinytorch)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from matrix.build import checkpoint_wheel
 from matrix.checkpoint_session import run_checkpoint
+from matrix.gate import run_gate
 from matrix.layering import importlinter_config
 from matrix.manifest import ManifestError, load_manifest
 from matrix.report import write_report
@@ -97,6 +99,13 @@ def selftest(session: nox.Session) -> None:
     session.install(*nox.project.dependency_groups(PYPROJECT, "matrix"))
     # `python -m` puts the repo root on sys.path, so the tests import the matrix package.
     session.run("python", "-m", "pytest", "-n", "auto", "matrix/tests", *session.posargs)
+
+
+@nox.session(python=False)
+def gate(session: nox.Session) -> None:
+    """GO/NO-GO for REF...HEAD: affected checkpoints, their vacuity, lint (-- --base REF)."""
+    if run_gate(MANIFEST, session.posargs) != 0:
+        session.error("NO-GO (the report above says why)")
 
 
 @nox.session(python=None)

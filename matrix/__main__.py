@@ -1,4 +1,4 @@
-"""Command line of the matrix tool: `python -m matrix check` and `python -m matrix build N`.
+"""Command line of the matrix tool: `python -m matrix check|build N|misplaced`.
 
 Nox sessions are the everyday entry point; this is for checking the manifest and building a
 checkpoint wheel by hand (e.g. to compare two builds byte for byte).
@@ -12,6 +12,8 @@ from pathlib import Path
 
 from matrix.build import BuildError, build_checkpoint_wheel
 from matrix.manifest import ManifestError, load_manifest
+from matrix.misplaced import confirm, find_misplaced, latest_junit
+from matrix.results import JUNIT_DIR
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     build = commands.add_parser("build", help="build one checkpoint wheel")
     build.add_argument("checkpoint", type=int, help="checkpoint number, e.g. 3")
     build.add_argument("--out", type=Path, default=None, help="output folder (emptied first)")
+    commands.add_parser(
+        "misplaced", help="test files in tests/NN_* that import a module above NN (exit 1 if any)"
+    )
     args = parser.parse_args(argv)
     try:
         manifest = load_manifest()
@@ -28,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
             numbers = manifest.numbers
             print(f"manifest ok: checkpoints {numbers[0]:02d}..{numbers[-1]:02d}")
             return 0
+        if args.command == "misplaced":
+            return print_misplaced(manifest)
         manifest.module(args.checkpoint)
         out = args.out or manifest.root / "build" / "checkpoints" / f"cp{args.checkpoint:02d}"
         print(build_checkpoint_wheel(manifest, args.checkpoint, out.resolve()))
@@ -35,6 +42,18 @@ def main(argv: list[str] | None = None) -> int:
     except (ManifestError, BuildError) as error:
         print(f"python -m matrix: {error}", file=sys.stderr)
         return 2
+
+
+def print_misplaced(manifest) -> int:
+    findings, unparsable = find_misplaced(manifest)
+    findings = confirm(findings, latest_junit(manifest.root / JUNIT_DIR))
+    for finding in findings:
+        print(finding.describe())
+    for path in unparsable:
+        print(f"not checked (does not parse): {path}")
+    if not findings:
+        print("no misplaced tests: every file in tests/NN_* imports only modules 01..NN")
+    return 1 if findings else 0
 
 
 if __name__ == "__main__":

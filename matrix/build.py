@@ -5,6 +5,9 @@ a generated _checkpoint.py) and built there by hatchling through `uv build`. The
 `<base>+cpNN.<digest of the staged sources and pyproject.toml>`, so a changed source can
 never be served from an installer's cache under an old name, and the same sources always
 give the same wheel bytes (hatchling builds reproducibly: fixed timestamps and file order).
+
+The module files come from an Implementation (matrix/impl.py): the reference package here by
+default, or another one (MATRIX_IMPL), whose wheels are built in a folder of their own.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from matrix.impl import Implementation, reference_implementation
 from matrix.manifest import PACKAGE_DIR, Manifest
 
 CHECKPOINT_FILE = f"{PACKAGE_DIR}/_checkpoint.py"
@@ -29,33 +33,56 @@ class BuildError(RuntimeError):
     """A checkpoint wheel could not be built; the message says why."""
 
 
-def checkpoint_version(manifest: Manifest, number: int, emptied: frozenset[str] = EMPTY) -> str:
+def checkpoint_version(
+    manifest: Manifest,
+    number: int,
+    emptied: frozenset[str] = EMPTY,
+    impl: Implementation | None = None,
+) -> str:
+    impl = impl or reference_implementation(manifest)
+    # Before reading anything: a missing module file is the user's to fix, not a traceback.
+    impl.require_files(manifest, number, skip=emptied)
     source = (manifest.root / CHECKPOINT_FILE).read_text(encoding="utf-8")
     match = VERSION_PATTERN.search(source)
     if not match:
         raise BuildError(f'{CHECKPOINT_FILE} has no line __version__ = "X.Y.Z"; restore it')
     digest = hashlib.sha256()
     for path in sorted({BUILD_CONFIG, *manifest.files_of_checkpoint(number)} - {CHECKPOINT_FILE}):
-        content = b"" if path in emptied else (manifest.root / path).read_bytes()
+        if path in emptied:
+            content = b""
+        elif path == BUILD_CONFIG:
+            content = (manifest.root / path).read_bytes()
+        else:
+            content = impl.source(manifest, path).read_bytes()
         digest.update(path.encode() + b"\0" + content + b"\0")
     return f"{match.group(1)}+cp{number:02d}.{digest.hexdigest()[:12]}"
 
 
-def checkpoint_module(manifest: Manifest, number: int, emptied: frozenset[str] = EMPTY) -> str:
+def checkpoint_module(
+    manifest: Manifest,
+    number: int,
+    emptied: frozenset[str] = EMPTY,
+    impl: Implementation | None = None,
+) -> str:
     """The text of _checkpoint.py inside checkpoint `number`'s wheel."""
     slugs = tuple(module.slug for module in manifest.checkpoint(number))
     return (
         f'"""Checkpoint {number:02d} of tinytorch, built by matrix/build.py: modules '
         f'01..{number:02d} only."""\n\n'
-        f'__version__ = "{checkpoint_version(manifest, number, emptied)}"\n'
+        f'__version__ = "{checkpoint_version(manifest, number, emptied, impl)}"\n'
         f"CHECKPOINT = {number}\n"
         f"MODULES = {slugs!r}\n"
     )
 
 
 def stage_checkpoint(
-    manifest: Manifest, number: int, staging: Path, emptied: frozenset[str] = EMPTY
+    manifest: Manifest,
+    number: int,
+    staging: Path,
+    emptied: frozenset[str] = EMPTY,
+    impl: Implementation | None = None,
 ) -> None:
+    impl = impl or reference_implementation(manifest)
     shutil.copyfile(manifest.root / BUILD_CONFIG, staging / BUILD_CONFIG)
     for path in manifest.files_of_checkpoint(number):
         target = staging / path
@@ -63,13 +90,17 @@ def stage_checkpoint(
         if path in emptied:
             target.write_bytes(b"")
         else:
-            shutil.copyfile(manifest.root / path, target)
-    stamp = checkpoint_module(manifest, number, emptied)
+            shutil.copyfile(impl.source(manifest, path), target)
+    stamp = checkpoint_module(manifest, number, emptied, impl)
     (staging / CHECKPOINT_FILE).write_text(stamp, encoding="utf-8")
 
 
 def build_checkpoint_wheel(
-    manifest: Manifest, number: int, out_dir: Path, emptied: frozenset[str] = EMPTY
+    manifest: Manifest,
+    number: int,
+    out_dir: Path,
+    emptied: frozenset[str] = EMPTY,
+    impl: Implementation | None = None,
 ) -> Path:
     """Build checkpoint `number` into out_dir (emptied first) and return the wheel's path.
 
@@ -78,7 +109,7 @@ def build_checkpoint_wheel(
     names a digest of every input, so a wheel already in out_dir under the expected name was
     built from these very sources and is returned as it is.
     """
-    version = checkpoint_version(manifest, number, emptied)
+    version = checkpoint_version(manifest, number, emptied, impl)
     expected = out_dir / f"tinytorch-{version}-py3-none-any.whl"
     if expected.is_file() and list(out_dir.glob("*.whl")) == [expected]:
         return expected
@@ -86,7 +117,7 @@ def build_checkpoint_wheel(
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     with tempfile.TemporaryDirectory(prefix=f"tinytorch-cp{number:02d}-") as staging:
-        stage_checkpoint(manifest, number, Path(staging), emptied)
+        stage_checkpoint(manifest, number, Path(staging), emptied, impl)
         command = ["uv", "build", "--wheel", "--quiet", "--out-dir", str(out_dir), staging]
         try:
             completed = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -105,7 +136,18 @@ def build_checkpoint_wheel(
     return wheels[0]
 
 
-def checkpoint_wheel(manifest: Manifest, number: int, emptied: frozenset[str] = EMPTY) -> Path:
-    """Checkpoint `number`'s wheel in its usual place under build/checkpoints/."""
-    folder = f"cp{number:02d}" + ("-emptied" if emptied else "")
-    return build_checkpoint_wheel(manifest, number, manifest.root / BUILD_DIR / folder, emptied)
+def checkpoint_wheel(
+    manifest: Manifest,
+    number: int,
+    emptied: frozenset[str] = EMPTY,
+    impl: Implementation | None = None,
+) -> Path:
+    """Checkpoint `number`'s wheel in its usual place under build/checkpoints/.
+
+    Another implementation's wheels get a folder of their own (build/checkpoints/impl/<key>/),
+    so building one never evicts the reference's wheels, or another learner's.
+    """
+    impl = impl or reference_implementation(manifest)
+    name = f"cp{number:02d}" + ("-emptied" if emptied else "")
+    folder = manifest.root / BUILD_DIR / impl.build_subfolder / name
+    return build_checkpoint_wheel(manifest, number, folder, emptied, impl)

@@ -2,6 +2,7 @@
 
 Whatever happens, the run's record is saved before the session ends, so the report shows a
 checkpoint that failed to build or install, crashed or hung, instead of losing its row.
+The record names the implementation that was built (the reference, or MATRIX_IMPL's).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from nox.command import CommandFailed
 from packaging.requirements import Requirement
 
 from matrix.build import BuildError, checkpoint_wheel
+from matrix.impl import Implementation, ImplError, implementation_from_env
 from matrix.manifest import Manifest
 from matrix.results import (
     BUILD_FAILED,
@@ -32,6 +34,8 @@ from matrix.results import (
 GUARD_TEST = "tests/test_checkpoint_guard.py"
 # Environment variable that names the checkpoint the guard test must find installed.
 CHECKPOINT_ENV = "TINYTORCH_CHECKPOINT"
+# The package folder whose module files the wheel holds: the guard compares them byte for byte.
+IMPL_PACKAGE_ENV = "TINYTORCH_IMPL_PACKAGE"
 # MATRIX_NUMPY=oldest installs the floor of pyproject's numpy requirement (a CI cell does).
 NUMPY_ENV = "MATRIX_NUMPY"
 
@@ -94,8 +98,11 @@ def _build_install_test(
     root = manifest.root
     started = time.perf_counter()
     try:
-        wheel = checkpoint_wheel(manifest, number)
-    except BuildError as error:
+        impl = implementation_from_env(manifest)
+        run.implementation = impl.label
+        run.implementation_digest = impl.digest(manifest)
+        wheel = checkpoint_wheel(manifest, number, impl=impl)
+    except (BuildError, ImplError) as error:
         run.status, run.detail = BUILD_FAILED, str(error).splitlines()[0]
         session.error(str(error))
     test_dependencies = nox.project.dependency_groups(pyproject, "test")
@@ -118,7 +125,7 @@ def _build_install_test(
         session.run(
             "pytest", "-n", xdist_workers(session), f"--junitxml={junit}",
             *suites, *session.posargs,
-            env={CHECKPOINT_ENV: str(number), **ONE_BLAS_THREAD},
+            env={**checkpoint_env(number, impl), **ONE_BLAS_THREAD},
         )  # fmt: skip
         run.status = PASSED
     except CommandFailed as error:
@@ -137,6 +144,11 @@ def _build_install_test(
                 session.error(f"checkpoint {number:02d}: {run.detail}")
         elif run.status == FAILED:
             run.status, run.detail = CRASHED, "pytest wrote no JUnit XML"
+
+
+def checkpoint_env(number: int, impl: Implementation) -> dict[str, str]:
+    """What the guard test is told: which checkpoint is installed, built from which package."""
+    return {CHECKPOINT_ENV: str(number), IMPL_PACKAGE_ENV: str(impl.package_dir)}
 
 
 def _status_of_failed_pytest(return_code: int | None) -> str:

@@ -85,6 +85,29 @@ def closing_line(rows: list[CheckpointRun]) -> str:
     return f"matrix: {total.passed} passed, {total.failed} failed, {total.skipped} skipped"
 
 
+def implementation_line(rows: list[CheckpointRun]) -> str:
+    """Which tinytorch the rows tested: 'reference' or a package folder, with its digest.
+
+    Rows of one implementation usually share a digest; a learner who edits between runs gets
+    one entry per digest, each naming its checkpoints, so no row is misattributed.
+    """
+    tested: dict[tuple[str, str], list[str]] = {}
+    for run in rows:
+        if run.status != NOT_RUN:
+            key = (run.implementation, run.implementation_digest or "unknown")
+            tested.setdefault(key, []).append(f"{run.checkpoint:02d}")
+    if not tested:
+        return "implementation: none tested yet"
+    if len(tested) == 1:
+        ((label, digest),) = tested
+        return f"implementation: {label} (module files sha256 {digest})"
+    parts = [
+        f"{label} (module files sha256 {digest}) for {', '.join(numbers)}"
+        for (label, digest), numbers in tested.items()
+    ]
+    return "implementations: " + "; ".join(parts)
+
+
 def render_terminal(cells: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     lines = [
@@ -99,7 +122,7 @@ def render_markdown(cells: list[list[str]], rows: list[CheckpointRun]) -> str:
     lines = ["| " + " | ".join(cells[0]) + " |", "|" + "---|" * len(cells[0])]
     lines += ["| " + " | ".join(row) + " |" for row in cells[1:]]
     return (
-        "## Checkpoint matrix\n\n"
+        f"## Checkpoint matrix\n\n{implementation_line(rows)}\n\n"
         "Each suite cell is `passed/failed/skipped seconds`; `-` means the suite is not part "
         "of that checkpoint.\n\n" + "\n".join(lines) + f"\n\n{closing_line(rows)}\n"
     )
@@ -119,4 +142,5 @@ def write_report(manifest: Manifest) -> tuple[str, bool]:
         with open(summary, "a", encoding="utf-8") as step_summary:
             step_summary.write(markdown)
     green = all(run.status in (PASSED, NOT_RUN) for run in rows)
-    return render_terminal(cells) + "\n" + closing_line(rows), green
+    terminal = [render_terminal(cells), implementation_line(rows), closing_line(rows)]
+    return "\n".join(terminal), green

@@ -14,8 +14,27 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-# Relative to the repo root; MATRIX_REPORTS_DIR moves it (the benchmark's runs go elsewhere).
-REPORTS_DIR = Path(os.environ.get("MATRIX_REPORTS_DIR", "reports"))
+from matrix.impl import IMPL_ENV, implementation_key, is_reference, package_dir_of
+
+REPORTS_ENV = "MATRIX_REPORTS_DIR"
+
+
+def reports_dir_for(impl: str | None) -> Path:
+    """Where runs of an implementation (a MATRIX_IMPL value; None: the reference) are kept.
+
+    Relative to the repo root. MATRIX_REPORTS_DIR moves it (the benchmark's runs go
+    elsewhere); another implementation's runs get reports/impl/<key>/, so testing a learner's
+    package never overwrites the reference's records, nor those of another learner.
+    """
+    explicit = os.environ.get(REPORTS_ENV)
+    if explicit:
+        return Path(explicit)
+    if impl and not is_reference(package_dir_of(impl)):
+        return Path("reports") / "impl" / implementation_key(impl)
+    return Path("reports")
+
+
+REPORTS_DIR = reports_dir_for(os.environ.get(IMPL_ENV))
 RUNS_DIR = REPORTS_DIR / "runs"
 JUNIT_DIR = REPORTS_DIR / "junit"
 SUITE_FOLDER = re.compile(r"^\d{2}_")
@@ -54,6 +73,10 @@ class CheckpointRun:
     numpy: str = ""
     # "oldest" when the run installed the oldest numpy pyproject allows (MATRIX_NUMPY=oldest).
     numpy_choice: str = "latest"
+    # Which tinytorch was built into the wheel: "reference" or a package folder (MATRIX_IMPL),
+    # and the digest of its module files (matrix/impl.py).
+    implementation: str = "reference"
+    implementation_digest: str = ""
 
     @property
     def key(self) -> str:
@@ -78,13 +101,14 @@ def save_run(root: Path, run: CheckpointRun) -> Path:
     return path
 
 
+def load_run(path: Path) -> CheckpointRun:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw["suites"] = {name: SuiteCount(**count) for name, count in raw["suites"].items()}
+    return CheckpointRun(**raw)
+
+
 def load_runs(root: Path, runs_dir: Path = RUNS_DIR) -> list[CheckpointRun]:
-    runs = []
-    for path in sorted((root / runs_dir).glob("checkpoint-*.json")):
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        raw["suites"] = {name: SuiteCount(**count) for name, count in raw["suites"].items()}
-        runs.append(CheckpointRun(**raw))
-    return runs
+    return [load_run(path) for path in sorted((root / runs_dir).glob("checkpoint-*.json"))]
 
 
 def suite_of(classname: str) -> str:
@@ -102,6 +126,24 @@ def tests_not_failing(path: Path) -> list[str]:
         for case in ElementTree.parse(path).getroot().iter("testcase")
         if not (case.findall("failure") or case.findall("error"))
     ]
+
+
+def tests_failing(path: Path) -> list[str]:
+    """The tests of a JUnit XML file that failed or errored, as class::name.
+
+    A file pytest could not import is a testcase with no class, named by its dotted path;
+    it is given as the file's path, which is what whoever fixes it needs.
+    """
+    failing = []
+    for case in ElementTree.parse(path).getroot().iter("testcase"):
+        if case.findall("failure") or case.findall("error"):
+            if case.get("classname"):
+                failing.append(f"{case.get('classname')}::{case.get('name')}")
+            else:
+                failing.append(
+                    f"{case.get('name', '').replace('.', '/')}.py (could not be collected)"
+                )
+    return failing
 
 
 def read_junit(path: Path) -> tuple[dict[str, SuiteCount], str | None]:

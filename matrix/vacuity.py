@@ -11,8 +11,9 @@ from pathlib import Path
 
 import nox
 
-from matrix.build import checkpoint_wheel
-from matrix.checkpoint_session import CHECKPOINT_ENV, ONE_BLAS_THREAD
+from matrix.build import BuildError, checkpoint_wheel
+from matrix.checkpoint_session import ONE_BLAS_THREAD, checkpoint_env
+from matrix.impl import ImplError, implementation_from_env
 from matrix.manifest import Manifest
 from matrix.results import REPORTS_DIR, tests_not_failing, write_atomically
 
@@ -22,14 +23,20 @@ VACUITY_DIR = REPORTS_DIR / "vacuity"
 def run_vacuity(session: nox.Session, manifest: Manifest, number: int, pyproject: dict) -> None:
     module = manifest.module(number)
     root = manifest.root
-    wheel = checkpoint_wheel(manifest, number, emptied=frozenset(module.files))
+    try:
+        impl = implementation_from_env(manifest)
+        wheel = checkpoint_wheel(manifest, number, emptied=frozenset(module.files), impl=impl)
+    except (BuildError, ImplError) as error:
+        session.error(str(error))
     session.install(str(wheel), *nox.project.dependency_groups(pyproject, "test"))
     junit = root / VACUITY_DIR / f"module-{module.label}.xml"
+    # A run that breaks before the end must not leave the previous verdict lying around.
     junit.unlink(missing_ok=True)
+    junit.with_suffix(".txt").unlink(missing_ok=True)
     session.run(
         "pytest", "-n", "auto", "-q", "--continue-on-collection-errors",
         f"--junitxml={junit}", module.tests, *session.posargs,
-        env={CHECKPOINT_ENV: str(number), **ONE_BLAS_THREAD},
+        env={**checkpoint_env(number, impl), **ONE_BLAS_THREAD},
         # Failing is what every test here must do; what counts is what passed.
         success_codes=[0, 1, 2],
     )  # fmt: skip

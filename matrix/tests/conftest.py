@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from matrix.tests.repo_helpers import BETA_TEST, make_repository
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 MANIFEST = textwrap.dedent(
@@ -74,3 +76,18 @@ def fake_repo_with_tools(fake_repo: Path) -> Path:
         "from tinytorch.core.alpha import ALPHA\n\n\ndef test_alpha():\n    assert ALPHA == 1\n"
     )
     return fake_repo
+
+
+@pytest.fixture
+def fake_repo_for_gate(fake_repo_with_tools: Path) -> Path:
+    """The fake repo with everything `nox -s gate` runs (lint included), committed on main."""
+    root = fake_repo_with_tools
+    for path in (".gitignore", ".github/workflows/matrix.yml"):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO_ROOT / path, root / path)
+    (root / "tests/02_beta/test_beta.py").write_text(BETA_TEST)
+    # lint runs in the gate: the fake modules must pass ruff like real ones.
+    (root / "tinytorch/core/beta.py").write_text(
+        "from tinytorch.core.alpha import ALPHA\n\nBETA = ALPHA + 1\n"
+    )
+    return make_repository(root)

@@ -149,3 +149,41 @@ def test_install_failure_is_a_row_not_a_gap(fake_repo_with_tools):
     rows = report.stdout.splitlines()
     assert rows[2].split()[:5] == ["01", "-", "-", "not", "run"]
     assert rows[3].split()[3:5] == ["install", "failed:"]
+
+
+def test_report_says_which_implementation_each_row_tested(fake_repo):
+    manifest = load_manifest(fake_repo)
+    for number, digest in ((1, "aaaaaaaaaaaa"), (2, "bbbbbbbbbbbb")):
+        save_run(
+            fake_repo,
+            CheckpointRun(
+                number,
+                "3.11",
+                "passed",
+                implementation="/learners/ada/tinytorch",
+                implementation_digest=digest,
+            ),
+        )
+    text, _ = write_report(manifest)
+    assert text.splitlines()[-2] == (
+        "implementations: /learners/ada/tinytorch (module files sha256 aaaaaaaaaaaa) for 01; "
+        "/learners/ada/tinytorch (module files sha256 bbbbbbbbbbbb) for 02"
+    )
+    save_run(
+        fake_repo,
+        CheckpointRun(
+            2,
+            "3.11",
+            "passed",
+            implementation="/learners/ada/tinytorch",
+            implementation_digest="aaaaaaaaaaaa",
+        ),
+    )
+    text, _ = write_report(manifest)
+    line = "implementation: /learners/ada/tinytorch (module files sha256 aaaaaaaaaaaa)"
+    assert text.splitlines()[-2] == line
+    assert (
+        (fake_repo / "reports/matrix.md")
+        .read_text()
+        .startswith(f"## Checkpoint matrix\n\n{line}\n\n")
+    )

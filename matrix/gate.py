@@ -1,0 +1,219 @@
+"""The release gate: `nox -s gate -- --base REF [--impl PATH]` says GO or NO-GO for REF...HEAD.
+
+1. Refuses what it cannot gate honestly: a dirty tree, a REF that is not a commit, an
+   implementation that is not there or lacks a module file a selected checkpoint needs.
+2. Selects the checkpoints the changed files reach (matrix/selection.py), the vacuity checks
+   of the modules whose code or suite changed, and lint; finds misplaced tests statically.
+3. Runs them all in one `python -m nox -j auto` (checkpoints side by side), its output shown
+   as it comes and kept in <reports>/gate-nox.log.
+4. Reads back only what this run wrote (matrix/gate_outcomes.py), writes the verdict to
+   <reports>/gate.md (reports/ for the reference, reports/impl/<key>/ for another
+   implementation) and prints it. Exit status 0 is GO, 1 is NO-GO.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from matrix.changes import GitError, changed_files, require_clean_tree, resolve_commit
+from matrix.checkpoint_session import NUMPY_ENV
+from matrix.gate_outcomes import (
+    Freshness,
+    checkpoint_outcome,
+    lint_outcome,
+    vacuity_outcome,
+)
+from matrix.gate_report import (
+    GO,
+    NOT_RUN,
+    CheckOutcome,
+    CheckpointOutcome,
+    GateResult,
+    render,
+)
+from matrix.impl import IMPL_ENV, Implementation, ImplError, resolve_implementation
+from matrix.manifest import Manifest
+from matrix.misplaced import confirm, find_misplaced, latest_junit
+from matrix.results import JUNIT_DIR, REPORTS_ENV, reports_dir_for, run_key, write_atomically
+from matrix.selection import Selection, select_checkpoints
+
+PROG = "nox -s gate --"
+USAGE = "nox -s gate -- --base REF [--impl PATH]"
+GATE_REPORT = "gate.md"
+NOX_LOG = "gate-nox.log"
+NOX_RESULTS = "gate-nox.json"
+PROVISIONAL = (
+    "## Gate: NO-GO\n\n**Why NO-GO**\n\n"
+    "- the gate has not finished (it is running, or it crashed or was interrupted); "
+    "run it again: nox -s gate -- --base REF\n"
+)
+
+
+class GateUsageError(ValueError):
+    """The gate's arguments are wrong; the message says how to call it."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would print usage and exit 2 mid-session
+        raise GateUsageError(f"{PROG} {message}; usage: {USAGE}")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = _Parser(prog=PROG, description="GO or NO-GO for the commits REF...HEAD.")
+    parser.add_argument("--base", required=True, help="what the branch merges into, e.g. main")
+    parser.add_argument(
+        "--impl",
+        default=None,
+        help=f"test this tinytorch instead of the reference (default: ${IMPL_ENV})",
+    )
+    return parser.parse_args(argv)
+
+
+@dataclass
+class NoxRun:
+    exit_code: int
+    # Session name -> how nox says it ended ("success", "failed", ...), from its --report.
+    sessions: dict[str, str]
+
+
+def run_nox(root: Path, sessions: list[str], env: dict[str, str], reports: Path) -> NoxRun:
+    """One nox, every session side by side; output shown live and kept in NOX_LOG."""
+    results = reports / NOX_RESULTS
+    results.unlink(missing_ok=True)
+    reports.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "nox", "-j", "auto", "--report", str(results)]
+    command += ["-s", *sessions]
+    print(f"gate: {' '.join(command[1:])}", flush=True)
+    with (reports / NOX_LOG).open("w", encoding="utf-8") as log:
+        process = subprocess.Popen(
+            command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for line in process.stdout:
+            sys.stdout.write(line)
+            log.write(line)
+        exit_code = process.wait()
+    ended = {}
+    if results.is_file():
+        ended = {
+            entry["name"]: entry["result"] for entry in json.loads(results.read_text())["sessions"]
+        }
+    return NoxRun(exit_code, ended)
+
+
+def run_gate(manifest: Manifest, argv: list[str], runner=run_nox) -> int:
+    """Gate, write and print the report; 0 for GO, 1 for NO-GO."""
+    result = GateResult()
+    raw_impl = os.environ.get(IMPL_ENV)
+    try:
+        args = parse_args(argv)
+        raw_impl = args.impl or raw_impl
+    except GateUsageError as error:
+        result.problems.append(str(error))
+    reports = manifest.root / reports_dir_for(raw_impl)
+    # Until the verdict replaces it, the report says NO-GO: a gate that crashes or is
+    # interrupted must not leave an earlier GO behind for someone to read.
+    write_atomically(reports / GATE_REPORT, PROVISIONAL)
+    if not result.problems:
+        # What was asked for, until it resolves: a report must not say "reference" for it.
+        result.implementation = raw_impl or result.implementation
+        try:
+            _gate(manifest, args.base, raw_impl, result, runner)
+        except (GitError, ImplError) as error:
+            result.problems.append(str(error))
+    text = render(result)
+    write_atomically(reports / GATE_REPORT, text)
+    print(text, flush=True)
+    print(f"gate: {result.verdict} (written to {reports / GATE_REPORT})", flush=True)
+    return 0 if result.verdict == GO else 1
+
+
+def _gate(manifest: Manifest, base: str, raw_impl: str | None, result: GateResult, runner) -> None:
+    root = manifest.root
+    impl = resolve_implementation(manifest, raw_impl)
+    result.implementation = impl.label
+    result.implementation_digest = impl.digest(manifest)
+    require_clean_tree(root)
+    result.base = base
+    result.base_commit = resolve_commit(root, base)
+    result.head_commit = resolve_commit(root, "HEAD")
+    selection = select_checkpoints(manifest, changed_files(root, result.base_commit))
+    result.selection = selection
+    result.misplaced, result.unparsable = find_misplaced(manifest)
+    if selection.checkpoints:
+        try:
+            # The last selected checkpoint needs every file the others need, and more.
+            impl.require_files(manifest, selection.checkpoints[-1])
+        except ImplError as error:
+            result.problems.append(str(error))
+            _nothing_ran(result, selection, "the gate could not build it")
+            return
+    reports_dir = reports_dir_for(raw_impl)
+    started = time.time()
+    nox = runner(
+        root, sessions_to_run(selection), _nox_env(impl, root / reports_dir), root / reports_dir
+    )
+    _collect(manifest, selection, result, nox, Freshness(root, reports_dir, started))
+
+
+def _nothing_ran(result: GateResult, selection: Selection, why: str) -> None:
+    """Every session the gate would have run, listed as not run (each one a blocker)."""
+    result.checkpoints = [
+        CheckpointOutcome(number, NOT_RUN, why) for number in selection.checkpoints
+    ]
+    result.checks = [
+        CheckOutcome(f"vacuity {number:02d}", NOT_RUN, why) for number in selection.changed_modules
+    ] + [CheckOutcome("lint", NOT_RUN, why)]
+
+
+def sessions_to_run(selection: Selection) -> list[str]:
+    checkpoints = [f"module{number:02d}" for number in selection.checkpoints]
+    vacuity = [f"vacuity{number:02d}" for number in selection.changed_modules]
+    return [*checkpoints, *vacuity, "lint"]
+
+
+def _nox_env(impl: Implementation, reports: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != IMPL_ENV}
+    if not impl.reference:
+        env[IMPL_ENV] = str(impl.package_dir)
+    # Stated, not recomputed by the child: the gate reads back exactly where nox wrote.
+    env[REPORTS_ENV] = str(reports)
+    return env
+
+
+def _collect(
+    manifest: Manifest, selection: Selection, result: GateResult, nox: NoxRun, files: Freshness
+) -> None:
+    # The sessions run on the interpreter running nox, this one: their records' key.
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    numpy_choice = os.environ.get(NUMPY_ENV, "latest")
+    digest = result.implementation_digest
+    keys = {number: run_key(number, python, numpy_choice) for number in manifest.numbers}
+    result.checkpoints = [
+        checkpoint_outcome(
+            files, number, keys[number], digest, nox.sessions.get(f"module{number:02d}")
+        )
+        for number in selection.checkpoints
+    ]
+    result.checks = [
+        vacuity_outcome(files, number, nox.sessions.get(f"vacuity{number:02d}"))
+        for number in selection.changed_modules
+    ]
+    result.checks.append(lint_outcome(nox.sessions.get("lint"), files.path(NOX_LOG)))
+    junit_dir = files.path(JUNIT_DIR.name)
+    this_run = {
+        number: files.fresh(Path(JUNIT_DIR.name) / f"{keys[number]}.xml") for number in keys
+    }
+    older = latest_junit(junit_dir)
+    result.misplaced = confirm(result.misplaced, lambda number: this_run[number] or older(number))
+    everything_passed = not result.blockers()
+    if nox.exit_code != 0 and everything_passed:
+        result.problems.append(
+            f"nox exited {nox.exit_code} although every result passed; see {files.path(NOX_LOG)}"
+        )

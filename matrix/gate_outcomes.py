@@ -1,0 +1,101 @@
+"""Read back what the gate's nox run left behind: run records, JUnit XML, vacuity verdicts.
+
+Only files written by this gate run count (modified after it started): a record left by an
+earlier run says nothing about these commits, so a checkpoint without a fresh one is a
+blocker ("no record"), never a pass. A record must also name the implementation the gate
+was asked to test, and nox must agree with it about how the session ended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from matrix.gate_report import NOT_RUN, CheckOutcome, CheckpointOutcome
+from matrix.results import JUNIT_DIR, PASSED, RUNS_DIR, SuiteCount, load_run, tests_failing
+from matrix.vacuity import VACUITY_DIR
+
+# nox's word for a session that succeeded (its --report JSON).
+NOX_SUCCESS = "success"
+# Leeway for file systems that keep modification times in whole seconds.
+CLOCK_SLACK = 1.0
+VACUOUS_PREFIX = "  vacuous: "
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """Files of this gate run: under reports_dir (relative to root), written after started."""
+
+    root: Path
+    reports_dir: Path
+    started: float
+
+    def path(self, relative: Path | str) -> Path:
+        return self.root / self.reports_dir / relative
+
+    def fresh(self, relative: Path | str) -> Path | None:
+        path = self.path(relative)
+        if path.is_file() and path.stat().st_mtime >= self.started - CLOCK_SLACK:
+            return path
+        return None
+
+
+def checkpoint_outcome(
+    files: Freshness, number: int, key: str, digest: str, nox_result: str | None
+) -> CheckpointOutcome:
+    record = files.fresh(Path(RUNS_DIR.name) / f"{key}.json")
+    if record is None:
+        return CheckpointOutcome(
+            number,
+            "no record",
+            f"module{number:02d} left no run record this time (nox: {nox_result or NOT_RUN})",
+        )
+    run = load_run(record)
+    total = SuiteCount()
+    for count in run.suites.values():
+        total.passed += count.passed
+        total.failed += count.failed
+        total.skipped += count.skipped
+    outcome = CheckpointOutcome(number, run.status, run.detail, total)
+    junit = files.fresh(Path(JUNIT_DIR.name) / f"{key}.xml")
+    if junit is not None:
+        outcome.failures = tests_failing(junit)
+    if run.implementation_digest != digest:
+        outcome.status = "wrong implementation"
+        outcome.detail = (
+            f"the record tested {run.implementation} (sha256 {run.implementation_digest}), "
+            f"not the gated one (sha256 {digest})"
+        )
+    elif run.status == PASSED and nox_result != NOX_SUCCESS:
+        outcome.status = "failed"
+        outcome.detail = (
+            f"its record says passed but nox says the session {nox_result or 'did not run'}"
+        )
+    return outcome
+
+
+def vacuity_outcome(files: Freshness, number: int, nox_result: str | None) -> CheckOutcome:
+    name = f"vacuity {number:02d}"
+    verdict = files.fresh(Path(VACUITY_DIR.name) / f"module-{number:02d}.txt")
+    if verdict is None:
+        return CheckOutcome(
+            name,
+            nox_result or NOT_RUN,
+            "it did not get as far as running the suite (build, install or pytest broke)",
+        )
+    vacuous = [
+        line[len(VACUOUS_PREFIX) :]
+        for line in verdict.read_text(encoding="utf-8").splitlines()
+        if line.startswith(VACUOUS_PREFIX)
+    ]
+    if vacuous:
+        return CheckOutcome(name, "failed", vacuous=vacuous)
+    if nox_result != NOX_SUCCESS:
+        return CheckOutcome(name, nox_result or NOT_RUN, "nox says the session did not succeed")
+    return CheckOutcome(name, PASSED, "every test fails with the module emptied")
+
+
+def lint_outcome(nox_result: str | None, log: Path) -> CheckOutcome:
+    if nox_result == NOX_SUCCESS:
+        return CheckOutcome("lint", PASSED)
+    return CheckOutcome("lint", nox_result or NOT_RUN, f"its output is in {log}")

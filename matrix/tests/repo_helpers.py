@@ -1,0 +1,117 @@
+"""Helpers for tests that need a git repository or nox: commits, copies of this tree."""
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BETA_TEST = "from tinytorch.core.beta import BETA\n\n\ndef test_beta():\n    assert BETA == 2\n"
+# Commits made by the tests, whoever runs them: no global git identity needed.
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "matrix selftest",
+    "GIT_AUTHOR_EMAIL": "selftest@example.invalid",
+    "GIT_COMMITTER_NAME": "matrix selftest",
+    "GIT_COMMITTER_EMAIL": "selftest@example.invalid",
+}
+
+
+def git(root: Path, *args: str) -> str:
+    completed = subprocess.run(
+        ["git", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **GIT_IDENTITY},
+    )
+    assert completed.returncode == 0, f"test setup: git {' '.join(args)}: {completed.stderr}"
+    return completed.stdout
+
+
+def commit_all(root: Path, message: str) -> None:
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", message)
+
+
+def make_repository(root: Path) -> Path:
+    """git init root on branch main with everything in it committed."""
+    git(root, "init", "-q", "-b", "main")
+    commit_all(root, "base")
+    return root
+
+
+def copy_of_this_tree(destination: Path) -> Path:
+    """This repository's files (tracked, or new and not ignored) copied into destination."""
+    listing = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for relative in filter(None, listing.split("\0")):
+        source = REPO_ROOT / relative
+        if source.is_file():  # a file deleted but not yet committed is listed, not present
+            (destination / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, destination / relative)
+    return destination
+
+
+def nox(root: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "nox", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+# A brand-new module 09, as a branch of a copy of this tree would add it.
+MODULE_09 = {
+    "tinytorch/core/spatial.py": '''\
+        """Module 09, Spatial: flatten a batch of images into rows (test fixture)."""
+
+        from tinytorch.core.tensor import Tensor
+
+
+        def flatten(images):
+            """(batch, ...) -> (batch, features)."""
+            return Tensor(images.data.reshape(images.data.shape[0], -1))
+        ''',
+    "tests/09_spatial/test_spatial.py": """\
+        import numpy as np
+
+        from tinytorch.core.spatial import flatten
+        from tinytorch.core.tensor import Tensor
+
+
+        def test_flatten_keeps_the_batch_axis():
+            images = Tensor(np.arange(24.0).reshape(2, 3, 4))
+            assert flatten(images).data.shape == (2, 12)
+            assert flatten(images).data[1, 0] == 12.0
+        """,
+}
+MODULE_09_ENTRY = """
+[[module]]
+number = 9
+slug = "spatial"
+title = "Spatial"
+files = ["tinytorch/core/spatial.py"]
+tests = "tests/09_spatial"
+"""
+
+
+def add_module_09(root):
+    """On a new branch: module 09's file, its suite and its manifest entry, committed."""
+    git(root, "checkout", "-q", "-b", "add-spatial")
+    for path, text in MODULE_09.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(textwrap.dedent(text))
+    with (root / "matrix/modules.toml").open("a") as manifest:
+        manifest.write(MODULE_09_ENTRY)
+    commit_all(root, "module 09 spatial")
