@@ -44,11 +44,13 @@ def check_vacuity(
     number: int,
     pyproject: dict,
     pytest_args: tuple[str, ...] = (),
+    workers: str = "auto",
 ) -> Vacuity:
     """Install checkpoint `number` with its module emptied into the session, run its suite.
 
     Writes reports/vacuity/module-NN.xml (JUnit) and module-NN.txt (the lines printed);
     returns the tests that did not fail. Raises VacuityError if pytest left no JUnit XML.
+    `workers` is pytest-xdist's -n ("0": no workers).
     """
     module = manifest.module(number)
     wheel = checkpoint_wheel(manifest, number, emptied=frozenset(module.files))
@@ -56,7 +58,7 @@ def check_vacuity(
     junit = manifest.root / VACUITY_DIR / f"module-{module.label}.xml"
     junit.unlink(missing_ok=True)
     session.run(
-        "pytest", "-n", "auto", "-q", "--continue-on-collection-errors",
+        "pytest", "-n", workers, "-q", "--continue-on-collection-errors",
         f"--junitxml={junit}", module.tests, *pytest_args,
         env={CHECKPOINT_ENV: str(number), **ONE_BLAS_THREAD},
         # Failing is what every test here must do; what counts is what passed.
