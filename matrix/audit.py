@@ -561,11 +561,8 @@ def summary_lines(audit: Audit) -> list[str]:
         f"**Vacuous tests**: {vacuous} (suite N against checkpoint N with module N emptied; "
         f"{vacuity_checked} of {len(modules)} modules checked)",
         "**Misplaced tests**: "
-        + (
-            f"not measured ({audit.misplaced_failure})"
-            if audit.misplaced_failure
-            else str(len(audit.misplaced))
-        )
+        + str(len(audit.misplaced))
+        + (f", FAILED: {audit.misplaced_failure}" if audit.misplaced_failure else "")
         + f" (source: {audit.misplaced_source})",
         f"**Seed's integration points**: {count_status(points, COVERED)} of {len(points)} "
         f"COVERED, {count_status(points, MISSING)} MISSING, "
@@ -637,10 +634,10 @@ def render_markdown(audit: Audit) -> str:
     if audit.misplaced_source == STATIC_SOURCE:
         out += [STATIC_RULE, ""]
     if audit.misplaced_failure:
-        out.append(f"FAILED: {audit.misplaced_failure}")
-    elif audit.misplaced:
+        out += [f"FAILED: {audit.misplaced_failure}", ""]
+    if audit.misplaced:
         out += [f"- {finding.text}" for finding in audit.misplaced]
-    else:
+    elif not audit.misplaced_failure:
         out.append("None found.")
     out += ["", "## Vacuous tests", ""]
     vacuous = [(m, name) for m in audit.modules for name in m.vacuous or []]
@@ -732,17 +729,18 @@ DOCSTRING_MODULE = re.compile(r"^\s*Module (\d{2})\b")
 
 
 def as_finding(raw: object) -> Finding:
-    """One finding of matrix.misplaced.find_misplaced, whatever its shape, as a Finding.
+    """One finding of matrix.misplaced.find_misplaced as a Finding.
 
-    The suite is read from a path-like attribute (path, file, nodeid, test) or the text.
+    Its text is its describe() if it has one, else str(); its suite is read from a path-like
+    attribute (path, file, nodeid) or else from the text.
     """
     if isinstance(raw, Finding):
         return raw
+    describe = getattr(raw, "describe", None)
+    text = str(describe()) if callable(describe) else str(raw)
     where = next(
-        (str(getattr(raw, a)) for a in ("path", "file", "nodeid", "test") if getattr(raw, a, None)),
-        "",
+        (str(getattr(raw, a)) for a in ("path", "file", "nodeid") if getattr(raw, a, None)), ""
     )
-    text = str(raw)
     match = SUITE_IN_PATH.search(where.replace("\\", "/")) or SUITE_IN_PATH.search(text)
     return Finding(match.group(1) if match else "", text)
 
@@ -752,17 +750,24 @@ def misplaced_findings(
 ) -> tuple[str, list[Finding], str]:
     """(source, findings, failure): the one place the audit gets misplaced tests from.
 
-    `module_name`'s find_misplaced(manifest) when that module exists (an error in it is a
-    failure the report shows), otherwise `static_misplaced`.
+    `module_name`'s find_misplaced(manifest) when that module exists, otherwise
+    `static_misplaced`. find_misplaced may return the findings, or (findings, unparsable
+    files) as matrix/misplaced.py of the gate branch does; an unparsable file, or an error
+    raised, is a failure the report shows (the audit then fails).
     """
     if importlib.util.find_spec(module_name) is None:
         return STATIC_SOURCE, static_misplaced(manifest), ""
     source = f"{module_name}.find_misplaced"
     try:
-        find_misplaced = importlib.import_module(module_name).find_misplaced
-        return source, [as_finding(raw) for raw in find_misplaced(manifest)], ""
+        result = importlib.import_module(module_name).find_misplaced(manifest)
     except Exception as error:  # reported as a FAILED section, never lost
         return source, [], f"{type(error).__name__}: {error}"
+    unparsable: list[str] = []
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], list):
+        result, unparsable = result
+    findings = [as_finding(raw) for raw in result]
+    failure = f"could not parse {', '.join(map(str, unparsable))}" if unparsable else ""
+    return source, findings, failure
 
 
 def static_misplaced(manifest: Manifest) -> list[Finding]:

@@ -349,19 +349,43 @@ def test_findings_of_find_misplaced_are_attributed_to_their_suite(monkeypatch, f
         def __init__(self, path):
             self.path = path
 
-        def __str__(self):
-            return f"{self.path} is misplaced"
+        def describe(self):
+            return f"{self.path} imports a later module"
 
     stub_module(
         monkeypatch,
         "stub_misplaced",
-        lambda manifest: [Found("tests/02_beta/test_x.py"), "something without a path"],
+        lambda manifest: [Found("tests/02_beta/test_x.py"), "tests/01_alpha/test_y.py: moved"],
     )
     source, findings, failure = misplaced_findings(load_manifest(fake_repo), "stub_misplaced")
     assert (source, failure) == ("stub_misplaced.find_misplaced", "")
     assert findings == [
-        Finding("02_beta", "tests/02_beta/test_x.py is misplaced"),
-        Finding("", "something without a path"),
+        Finding("02_beta", "tests/02_beta/test_x.py imports a later module"),
+        Finding("01_alpha", "tests/01_alpha/test_y.py: moved"),
+    ]
+    audit = Audit([tensor_module()], CATEGORIES, source, findings)
+    lines = render_markdown(audit).splitlines()
+    assert "- tests/02_beta/test_x.py imports a later module" in lines
+    assert "- **Misplaced tests**: 2 (source: stub_misplaced.find_misplaced)" in lines
+    assert problems(audit) == [], "misplaced tests are reported, not failed on"
+
+
+def test_findings_and_unparsable_files_of_find_misplaced(monkeypatch, fake_repo):
+    # The gate branch's find_misplaced returns (findings, files it could not parse).
+    stub_module(
+        monkeypatch,
+        "stub_misplaced",
+        lambda manifest: (["tests/02_beta/test_x.py: moved"], ["tests/01_alpha/t.py (line 3)"]),
+    )
+    source, findings, failure = misplaced_findings(load_manifest(fake_repo), "stub_misplaced")
+    assert findings == [Finding("02_beta", "tests/02_beta/test_x.py: moved")]
+    assert failure == "could not parse tests/01_alpha/t.py (line 3)"
+    audit = Audit([tensor_module()], CATEGORIES, source, findings, failure)
+    lines = render_markdown(audit).splitlines()
+    assert "FAILED: could not parse tests/01_alpha/t.py (line 3)" in lines
+    assert "- tests/02_beta/test_x.py: moved" in lines
+    assert problems(audit) == [
+        "misplaced tests: FAILED: could not parse tests/01_alpha/t.py (line 3)"
     ]
 
 
