@@ -7,6 +7,7 @@ nox -s report        the checkpoint x suite table of the latest runs
 nox -s vacuity03     suite 03 against checkpoint 03 with module 03 emptied: all must fail
 nox -s milestone     the newest checkpoint learns scikit-learn's digits (>= 95%)
 nox -s bench         speed and memory, as ratios to baselines measured in the same run
+nox -s audit         per module: tests per bug category, coverage, vacuous and misplaced tests
 nox -s lint          ruff, import-linter, actionlint, zizmor
 nox -s selftest      the matrix tool's own tests
 nox -s gate -- --base main    GO / NO-GO for main...HEAD (`--impl PATH`: a learner's tinytorch)
@@ -22,6 +23,7 @@ import nox
 # nox imports this file without putting its folder on sys.path; matrix/ lives beside it.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from matrix.audit import run_audit
 from matrix.build import checkpoint_wheel
 from matrix.checkpoint_session import run_checkpoint
 from matrix.gate import run_gate
@@ -73,6 +75,12 @@ def report(session: nox.Session) -> None:
     print(text, flush=True)
     if not green:
         session.error("at least one checkpoint did not pass (see its row above)")
+
+
+@nox.session(python=None)
+def audit(session: nox.Session) -> None:
+    """Measured audit per module (categories, coverage, vacuous, misplaced): reports/audit.md."""
+    run_audit(session, MANIFEST, PYPROJECT)
 
 
 @nox.session(python=None)

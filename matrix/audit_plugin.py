@@ -1,0 +1,74 @@
+"""A pytest plugin the audit loads into a checkpoint's environment: tests, markers, outcomes.
+
+    pytest --collect-only -p audit_plugin --audit-tests=tests.json tests/05_autograd
+    pytest -p audit_plugin --audit-outcomes=outcomes.json -n auto tests/05_autograd
+
+`--audit-tests` writes every collected test with the names of its markers (its own, its
+class's, its module's pytestmark) after the suite's conftest has seen them, so a conftest
+that rejects unmarked tests still does. `--audit-outcomes` writes each test's outcome by node
+id (failed if any phase failed; skipped covers xfail) from the process that reports, which is
+the pytest-xdist controller when workers run the tests.
+
+matrix/audit.py copies this file alone into a temporary folder and puts that folder on
+PYTHONPATH. It must therefore import nothing from matrix/, and the repo root is never put on
+PYTHONPATH: its tinytorch/ source tree would shadow the installed checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("matrix audit")
+    group.addoption("--audit-tests", metavar="PATH", help="write the collected tests as JSON")
+    group.addoption("--audit-outcomes", metavar="PATH", help="write the outcomes as JSON")
+
+
+def _is_xdist_worker(config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _write(path: str, data: object) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+
+def pytest_collection_finish(session):
+    path = session.config.getoption("audit_tests")
+    if not path or _is_xdist_worker(session.config):
+        return
+    tests = [
+        {
+            "nodeid": item.nodeid,
+            "cls": item.cls.__name__ if getattr(item, "cls", None) else None,
+            "name": getattr(item, "originalname", None) or item.name,
+            "markers": sorted({mark.name for mark in item.iter_markers()}),
+        }
+        for item in session.items
+    ]
+    _write(path, tests)
+
+
+class _Outcomes:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.outcomes: dict[str, str] = {}
+
+    def pytest_runtest_logreport(self, report):
+        if report.failed:
+            self.outcomes[report.nodeid] = "failed"
+        elif report.skipped and self.outcomes.get(report.nodeid) != "failed":
+            self.outcomes[report.nodeid] = "skipped"
+        elif report.when == "call" and report.nodeid not in self.outcomes:
+            self.outcomes[report.nodeid] = "passed"
+
+    def pytest_sessionfinish(self, session):
+        _write(self.path, self.outcomes)
+
+
+def pytest_configure(config):
+    path = config.getoption("audit_outcomes")
+    if path and not _is_xdist_worker(config):
+        config.pluginmanager.register(_Outcomes(path), "matrix-audit-outcomes")
