@@ -16,7 +16,7 @@ import nox
 
 from matrix.build import BuildError, checkpoint_wheel
 from matrix.checkpoint_session import ONE_BLAS_THREAD, checkpoint_env
-from matrix.impl import ImplError, implementation_from_env
+from matrix.impl import Implementation, ImplError, implementation_from_env
 from matrix.manifest import Manifest
 from matrix.results import REPORTS_DIR, tests_not_failing, write_atomically
 
@@ -24,7 +24,7 @@ VACUITY_DIR = REPORTS_DIR / "vacuity"
 
 
 class VacuityError(RuntimeError):
-    """The check could not run (no wheel, no JUnit XML); the message says why."""
+    """The check could not run (no wheel, or no JUnit XML); the message says why."""
 
 
 @dataclass
@@ -46,16 +46,18 @@ def check_vacuity(
     pyproject: dict,
     pytest_args: tuple[str, ...] = (),
     workers: str = "auto",
+    impl: Implementation | None = None,
 ) -> Vacuity:
     """Install checkpoint `number` with its module emptied into the session, run its suite.
 
     Writes reports/vacuity/module-NN.xml (JUnit) and module-NN.txt (the lines printed);
     returns the tests that did not fail. Raises VacuityError if pytest left no JUnit XML.
-    `workers` is pytest-xdist's -n ("0": no workers).
+    `workers` is pytest-xdist's -n ("0": no workers); `impl` is the implementation built
+    (None: MATRIX_IMPL's, or the reference). A wheel that cannot be built is a VacuityError.
     """
     module = manifest.module(number)
     try:
-        impl = implementation_from_env(manifest)
+        impl = impl or implementation_from_env(manifest)
         wheel = checkpoint_wheel(manifest, number, emptied=frozenset(module.files), impl=impl)
     except (BuildError, ImplError) as error:
         raise VacuityError(str(error)) from None

@@ -16,7 +16,6 @@ import pytest
 
 from matrix.audit import (
     INTEGRATION_POINTS,
-    STATIC_SOURCE,
     Audit,
     AuditError,
     Category,
@@ -313,28 +312,16 @@ def test_categories_are_the_markers_of_pyproject():
         categories_from_pyproject({})
 
 
-def test_static_fallback_names_a_misplaced_file(fake_repo):
+def test_findings_of_matrix_misplaced_land_in_their_suite(fake_repo):
     (fake_repo / "tests/01_alpha/test_wrong.py").write_text(
-        '"""Module 02 (Beta): really about beta."""\n\n\n'
-        "def test_b():\n    from tinytorch.core.beta import BETA\n\n    assert BETA == 2\n"
+        "from tinytorch.core.beta import BETA\n"
     )
-    # Importing an earlier module is what later suites do: not a finding.
-    (fake_repo / "tests/02_beta/test_fine.py").write_text("from tinytorch.core import alpha\n")
-    source, findings, failure = misplaced_findings(
-        load_manifest(fake_repo), module_name="matrix.no_such_module_here"
+    source, findings, failure = misplaced_findings(load_manifest(fake_repo))
+    assert (source, failure) == ("matrix.misplaced.find_misplaced", "")
+    assert [finding.suite for finding in findings] == ["01_alpha"]
+    assert findings[0].text.startswith(
+        "tests/01_alpha/test_wrong.py imports tinytorch.core.beta (module 02, line 1)"
     )
-    assert (source, failure) == (STATIC_SOURCE, "")
-    assert findings == [
-        Finding(
-            "01_alpha",
-            "tests/01_alpha/test_wrong.py: its docstring says Module 02, but it is in suite 01",
-        ),
-        Finding(
-            "01_alpha",
-            "tests/01_alpha/test_wrong.py: imports tinytorch.core.beta (module 02), which "
-            "checkpoint 01 does not have",
-        ),
-    ]
 
 
 def stub_module(monkeypatch, name, find_misplaced):
