@@ -1,14 +1,13 @@
 """The report: every checkpoint has a row, broken runs say how they broke, counts add up."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from matrix.manifest import load_manifest
 from matrix.report import write_report
 from matrix.results import CheckpointRun, SuiteCount, read_junit, save_run
+from matrix.tests.repo_helpers import nox
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest">
@@ -105,16 +104,6 @@ def test_counts_and_closing_line(fake_repo, monkeypatch, tmp_path):
     assert "3/0/1 1.0s" in text
     assert text.splitlines()[-1] == "matrix: 12 passed, 0 failed, 2 skipped"
     assert summary.read_text() == (fake_repo / "reports/matrix.md").read_text()
-
-
-def nox(root, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "nox", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize(

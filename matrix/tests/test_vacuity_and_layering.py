@@ -3,10 +3,10 @@
 import os
 import shutil
 import subprocess
-import sys
 
 from matrix.layering import importlinter_config
 from matrix.manifest import load_manifest
+from matrix.tests.repo_helpers import nox
 
 SUITE = """\
 from tinytorch.core.alpha import ALPHA
@@ -19,12 +19,6 @@ VACUOUS = """\
 def test_proves_nothing_about_alpha():
     assert 2 + 2 == 4
 """
-
-
-def nox(root, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "nox", *args], cwd=root, capture_output=True, text=True, check=False
-    )
 
 
 def test_suite_that_needs_its_module_passes_the_check(fake_repo_with_tools):
