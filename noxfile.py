@@ -91,6 +91,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "bench/engine_bench.py", *session.posargs)
     # The matrix benchmark drives nox itself, so it runs on nox's own interpreter.
     session.run(sys.executable, "bench/matrix_bench.py", *session.posargs, external=True)
+    session.run("python", "bench/plots.py")
 
 
 @nox.session(python=None)

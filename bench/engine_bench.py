@@ -7,7 +7,7 @@
   memory      peak bytes traced during a training step vs the activations it must keep for
               backward plus the parameter gradients it must produce
 Runs inside a venv holding the newest checkpoint (`nox -s bench`); writes the table as text,
-Markdown and JSON, and a PNG of backward time and memory against graph size.
+Markdown and JSON (bench/plots.py draws it).
 """
 
 from __future__ import annotations
@@ -178,22 +178,6 @@ def step_memory() -> dict:
     }
 
 
-def plot(chain_result: dict, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sizes = [int(n) for n in chain_result]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    left.loglog(sizes, [chain_result[str(n)]["backward_s"] for n in sizes], "o-")
-    left.set(xlabel="graph size (nodes)", ylabel="backward time (s)", title="backward vs size")
-    right.loglog(sizes, [chain_result[str(n)]["graph_bytes"] for n in sizes], "o-")
-    right.set(xlabel="graph size (nodes)", ylabel="graph memory (bytes)", title="memory vs size")
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bench/engine_bench.py")
     parser.add_argument("--quick", action="store_true", help="few repeats, small chains (CI)")
@@ -233,8 +217,6 @@ def main() -> int:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     write_atomically(OUT_DIR / "engine.json", json.dumps(result, indent=2) + "\n")
     write_atomically(OUT_DIR / "engine.md", "```\n" + text + "\n```\n")
-    plot(result["chains"], OUT_DIR / ".engine.partial.png")
-    os.replace(OUT_DIR / ".engine.partial.png", OUT_DIR / "engine.png")
     return 0
 
 

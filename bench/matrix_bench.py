@@ -40,21 +40,25 @@ def timed(command: list[str], env: dict | None = None, cwd: Path = ROOT) -> floa
     return time.perf_counter() - started
 
 
-def nox_matrix(sessions: list[str], work: Path, uv_cache: Path) -> tuple[float, dict]:
-    """`nox -j auto` over the checkpoints, with its own venvs and reports under `work`."""
+def nox_matrix(sessions: list[str], work: Path, uv_cache: Path) -> tuple[float, dict, dict]:
+    """`nox -j auto` over the checkpoints, with its own venvs and reports under `work`.
+
+    Returns the wall time, and per checkpoint the env+install and the test seconds.
+    """
     seconds = timed(
         [*NOX, "-j", "auto", "--envdir", str(work / "envs"), "-s", *sessions],
         env={"UV_CACHE_DIR": str(uv_cache), "MATRIX_REPORTS_DIR": str(work / "reports")},
     )
     runs = load_runs(ROOT, work / "reports" / "runs")
-    return seconds, {f"{run.checkpoint:02d}": run.install_seconds for run in runs}
+    installs = {f"{run.checkpoint:02d}": run.install_seconds for run in runs}
+    return seconds, installs, {f"{run.checkpoint:02d}": run.test_seconds for run in runs}
 
 
 def baseline_matrix(
     manifest, numbers: list[int], test_deps: list[str], work: Path
 ) -> tuple[float, dict]:
     """The same checkpoints the plain way: venv + pip + serial pytest, one after another."""
-    installs, started = {}, time.perf_counter()
+    installs, tests, started = {}, {}, time.perf_counter()
     for number in numbers:
         wheel = build_checkpoint_wheel(manifest, number, work / f"wheel{number:02d}")
         venv = work / f"venv{number:02d}"
@@ -67,6 +71,7 @@ def baseline_matrix(
             check=True,
         )  # fmt: skip
         installs[f"{number:02d}"] = round(time.perf_counter() - begun, 3)
+        begun = time.perf_counter()
         suites = [GUARD_TEST] + [m.tests for m in manifest.checkpoint(number)]
         subprocess.run(
             # The pytest script, not `python -m pytest`, which would put the source tree first.
@@ -74,7 +79,8 @@ def baseline_matrix(
             cwd=ROOT, env={**os.environ, "TINYTORCH_CHECKPOINT": str(number)}, check=True,
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
-    return time.perf_counter() - started, installs
+        tests[f"{number:02d}"] = round(time.perf_counter() - begun, 3)
+    return time.perf_counter() - started, installs, tests
 
 
 def main() -> int:
@@ -96,7 +102,7 @@ def main() -> int:
     repeats = args.repeats or (1 if args.quick else 3)
     with tempfile.TemporaryDirectory(prefix="matrix-bench-") as tmp:
         work = Path(tmp)
-        cold, cold_installs = nox_matrix(sessions, work / "cold", work / "uv-cache")
+        cold, cold_installs, _ = nox_matrix(sessions, work / "cold", work / "uv-cache")
         warm_runs = [
             nox_matrix(sessions, work / f"warm{i}", work / "uv-cache") for i in range(repeats)
         ]
@@ -106,8 +112,8 @@ def main() -> int:
             baseline_matrix(manifest, numbers, test_deps, work / f"baseline{i}")
             for i in range(repeats)
         ]
-    warm, warm_installs = min(warm_runs, key=lambda run: run[0])
-    baseline, baseline_installs = min(baseline_runs, key=lambda run: run[0])
+    warm, warm_installs, warm_tests = min(warm_runs, key=lambda run: run[0])
+    baseline, baseline_installs, baseline_tests = min(baseline_runs, key=lambda run: run[0])
     result = {
         "checkpoints": len(sessions),
         "repeats": repeats,
@@ -119,6 +125,7 @@ def main() -> int:
         "install_seconds": {
             "uv_cold": cold_installs, "uv_warm": warm_installs, "pip_baseline": baseline_installs,
         },
+        "test_seconds": {"uv_warm": warm_tests, "pip_baseline": baseline_tests},
         "install_share_of_warm": round(sum(warm_installs.values()) / warm, 3),
     }  # fmt: skip
     text = "\n".join(
