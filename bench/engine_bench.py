@@ -37,14 +37,19 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-def best_time(fn, repeats: int, number: int) -> float:
-    """Best of `repeats` averages over `number` calls, in seconds per call."""
-    best = float("inf")
+def best_times(fns, repeats: int, number: int) -> list[float]:
+    """For each function, the best of `repeats` averages over `number` calls (seconds per call).
+
+    The functions take turns, round after round, so a change in the machine's load (this is
+    a shared 2-core box) hits a figure and its baseline alike instead of skewing their ratio.
+    """
+    best = [float("inf")] * len(fns)
     for _ in range(repeats):
-        started = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - started) / number)
+        for i, fn in enumerate(fns):
+            started = time.perf_counter()
+            for _ in range(number):
+                fn()
+            best[i] = min(best[i], (time.perf_counter() - started) / number)
     return best
 
 
@@ -64,8 +69,7 @@ def recording_overhead(repeats: int) -> dict:
     }
     result = {}
     for name, (raw, recorded) in cases.items():
-        raw_s = best_time(raw, repeats, 200)
-        rec_s = best_time(recorded, repeats, 200)
+        raw_s, rec_s = best_times([raw, recorded], repeats, 200)
         result[name] = {
             "numpy_us": raw_s * 1e6,
             "tinytorch_us": rec_s * 1e6,
@@ -107,9 +111,10 @@ def mlp_step(repeats: int) -> dict:
         gw1, gb1 = x.T @ ga, ga.sum(axis=0)
         return loss, gw1, gb1, gw2, gb2
 
-    tiny = best_time(tinytorch_step, repeats, 20)
-    raw = best_time(numpy_step, repeats, 20)
-    fwd = best_time(forward, repeats, 20)
+    for _ in range(10):  # warm up caches and numpy's allocator on both sides
+        numpy_step()
+        tinytorch_step()
+    tiny, raw, fwd = best_times([tinytorch_step, numpy_step, forward], repeats * 4, 20)
     return {
         "tinytorch_ms": tiny * 1e3,
         "numpy_ms": raw * 1e3,

@@ -499,33 +499,40 @@ class TestSequential:
 
 
 class TestAutogradReadiness:
-    """Linear and Dropout are made of Tensor operations, so module 05 differentiates them with
-    no code in module 03: every result passes through Tensor._from_op as matmul/add/mul."""
+    """Every result passes through Tensor._from_op, so module 05 can differentiate it: Linear
+    as one "linear" op over (x, weight, bias), Dropout as a "mul" by a constant mask."""
 
     @pytest.fixture
     def calls(self, monkeypatch):
-        return record_from_op(monkeypatch, fields=("op", "inputs"))
+        return record_from_op(monkeypatch, fields=("out", "op", "inputs"))
 
-    def test_linear_is_matmul_then_add(self, calls):
-        layer = Linear(2, 3)
+    def test_linear_is_one_op_over_input_weight_and_bias(self, calls):
+        layer = linear_with([[1.0, 0.5, -1.0], [2.0, 0.0, 0.25]], [0.1, 0.2, 0.3])
         x = Tensor([[1.0, 2.0]])
         layer(x)
-        assert [op for op, _ in calls] == ["matmul", "add"]
-        (_, (left, right)), (_, (_, bias)) = calls
-        assert left is x
-        assert right is layer.weight
+        [(out, op, (first, weight, bias))] = calls
+        assert op == "linear"
+        assert first is x
+        assert weight is layer.weight
         assert bias is layer.bias
+        # [1, 2] @ W + b, by hand: [1 + 4, 0.5 + 0, -1 + 0.5] + [0.1, 0.2, 0.3]
+        np.testing.assert_allclose(out, [[5.1, 0.7, -0.2]], rtol=1e-6)
 
-    def test_linear_without_bias_is_matmul_only(self, calls):
+    def test_linear_without_bias_is_one_op_over_input_and_weight(self, calls):
         layer = Linear(2, 3, bias=False)
-        layer(Tensor([[1.0, 2.0]]))
-        assert [op for op, _ in calls] == ["matmul"]
+        x = Tensor([[1.0, 2.0]])
+        layer(x)
+        [(out, op, (first, weight))] = calls
+        assert op == "linear"
+        assert first is x
+        assert weight is layer.weight
+        np.testing.assert_allclose(out, x.data @ layer.weight.data, rtol=1e-6)
 
     def test_dropout_is_one_multiplication_by_a_constant_mask(self, calls):
         np.random.seed(0)
         x = Tensor(np.ones(8))
         Dropout(0.5)(x)
-        [(op, (first, mask))] = calls
+        [(_, op, (first, mask))] = calls
         assert op == "mul"
         assert first is x
         assert mask.requires_grad is False

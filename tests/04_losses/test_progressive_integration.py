@@ -38,7 +38,7 @@ LN2 = math.log(2.0)
 # BCE's clip bounds as float32 holds them: 1 - 1e-7 rounds to 1 - 2**-23 there.
 LOW32 = float(np.float32(1e-7))
 HIGH32 = float(np.float32(1 - 1e-7))
-# The operation names module 05 differentiates: module 01's, plus the two module 04 adds.
+# The operation names module 05 differentiates: module 01's, plus the three module 04 adds.
 KNOWN_OPS = {
     "add",
     "sub",
@@ -57,6 +57,7 @@ KNOWN_OPS = {
     "log",
     "sqrt",
     "log_softmax",
+    "cross_entropy",
     "clip",
 }
 
@@ -727,13 +728,25 @@ class TestAutogradHooks:
         assert inputs[0] is p
         assert attrs == {"low": 1e-7, "high": 1 - 1e-7}
 
-    def test_cross_entropy_goes_through_log_softmax_of_the_logits(self, calls):
-        logits = Tensor([[1.0, 2.0, 3.0]])
-        CrossEntropyLoss()(logits, [2])
-        found = [(inputs, attrs) for op, inputs, attrs in calls if op == "log_softmax"]
-        assert len(found) == 1
-        assert found[0][0][0] is logits
-        assert found[0][1]["dim"] in (-1, 1)
+    def test_cross_entropy_is_one_recorded_op_over_the_log_softmax(self, calls):
+        logits = Tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]])
+        targets = np.array([2, 0])
+        loss = CrossEntropyLoss()(logits, targets)
+        [(op, inputs, attrs)] = calls
+        assert op == "cross_entropy"
+        assert len(inputs) == 1
+        assert inputs[0] is logits
+        assert set(attrs) == {"log_probs", "targets"}
+        # what the backward reads: the log-softmax of the logits, and the targets as indices
+        np.testing.assert_allclose(
+            attrs["log_probs"], ref_log_softmax(logits.data, axis=1), rtol=1e-6, atol=1e-7
+        )
+        assert attrs["log_probs"].dtype == F32
+        np.testing.assert_array_equal(attrs["targets"], [2, 0])
+        assert attrs["targets"].dtype.kind == "i"
+        targets[0] = 1  # the op kept its own copy: changing the caller's array changes nothing
+        np.testing.assert_array_equal(attrs["targets"], [2, 0])
+        check_loss(loss, -ref_log_softmax(logits.data, axis=1)[[0, 1], [2, 0]].mean())
 
     @pytest.mark.parametrize(
         ("loss", "predictions", "targets"),

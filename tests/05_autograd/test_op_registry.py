@@ -272,6 +272,15 @@ def _linear_samples():
     ]
 
 
+def _linear(x, weight, bias=None):
+    """Module 03's Linear, with the sample's Tensors as its weight and bias."""
+    layer = Linear(weight.shape[0], weight.shape[1], bias=bias is not None)
+    layer.weight = weight
+    if bias is not None:
+        layer.bias = bias
+    return layer(x)
+
+
 def entry(name, fn, covers, samples):
     return OpEntry(name, fn, frozenset(covers), samples)
 
@@ -391,14 +400,25 @@ REGISTRY = [
         ],
     ),
     # --- module 03: Linear's forward, with its parameters as inputs -------------------------
-    entry("linear", lambda x, w, b: x @ w + b, {"matmul", "add"}, _linear_samples),
+    entry("linear", _linear, {"linear"}, _linear_samples),
+    entry(
+        "linear-no-bias",
+        _linear,
+        {"linear"},
+        lambda: [
+            sample("", anyv(4, 3), anyv(3, 2)),
+            sample("batched", anyv(2, 4, 3), anyv(3, 2)),
+            sample("1d", anyv(3), anyv(3, 1)),
+        ],
+    ),
+    entry("matmul-then-add", lambda x, w, b: x @ w + b, {"matmul", "add"}, _linear_samples),
     # --- module 04: losses ------------------------------------------------------------------
     entry("log_softmax", lambda x, dim: log_softmax(x, dim=dim), {"log_softmax"}, _softmax_samples),
     entry("mse", lambda p, t: MSELoss()(p, t), {"sub", "pow", "mean"}, _mse_samples),
     entry(
         "cross_entropy",
         lambda z, targets: CrossEntropyLoss()(z, targets),
-        {"log_softmax", "getitem", "mean", "neg"},
+        {"cross_entropy"},
         _cross_entropy_samples,
     ),
     entry(

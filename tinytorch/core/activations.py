@@ -66,7 +66,9 @@ def _input_array(name, x):
             f"{name}.forward expects a Tensor; got {type(x).__name__} "
             f"(wrap it in Tensor(...) first)"
         )
-    return x.data.astype(get_default_dtype(), copy=False)
+    # The plain array, not the write-counting view .data hands out: numpy on that view goes
+    # through Python for every call.
+    return x._data.astype(get_default_dtype(), copy=False)
 
 
 def _normalising_input(name, x, dim):

@@ -92,6 +92,14 @@ def _getitem_backward(g, f):
     return grad
 
 
+def _cross_entropy_backward(g, f):
+    # d/dz of -mean_i log_softmax(z)[i, t_i] is (softmax(z) - one_hot(t)) / N.
+    targets = f.attrs["targets"]
+    grad = np.exp(f.attrs["log_probs"])
+    grad[np.arange(len(targets)), targets] -= 1
+    return grad * (g / max(len(targets), 1))
+
+
 def _gelu_backward(g, x):
     # The derivative of module 02's one GELU formula, x * sigmoid(k x), with its stable sigmoid.
     s = _sigmoid(GELU_SCALE * x)
@@ -106,6 +114,8 @@ BACKWARD = {
     "neg": lambda g, f: (-g,),
     "pow": lambda g, f: (g * f.attrs["exponent"] * f.a ** (f.attrs["exponent"] - 1),),
     "matmul": _matmul_backward,
+    # x @ weight (+ bias): matmul's rule for x and weight; the bias gets g (summed back).
+    "linear": lambda g, f: (*_matmul_backward(g, f), g)[: len(f.needs)],
     "getitem": lambda g, f: (_getitem_backward(g, f),),
     "reshape": lambda g, f: (g.reshape(f.shapes[0]),),
     "transpose": lambda g, f: (np.swapaxes(g, f.attrs["dim0"], f.attrs["dim1"]),),
@@ -122,13 +132,14 @@ BACKWARD = {
     "gelu": lambda g, f: (_gelu_backward(g, f.a),),
     "softmax": lambda g, f: (f.out * (g - (g * f.out).sum(axis=f.attrs["dim"], keepdims=True)),),
     "log_softmax": lambda g, f: (g - np.exp(f.out) * g.sum(axis=f.attrs["dim"], keepdims=True),),
+    "cross_entropy": lambda g, f: (_cross_entropy_backward(g, f),),
     "clip": lambda g, f: (g * ((f.a >= f.attrs["low"]) & (f.a <= f.attrs["high"])),),
 }
 
 # The values each rule reads: "a", "b" the inputs, "o" the output. Only these are kept alive
 # by the graph, and only these must not change in place between forward and backward.
 SAVES = {
-    "mul": "ab", "div": "ab", "pow": "a", "matmul": "ab", "max": "ao", "exp": "o", "log": "a",
+    "mul": "ab", "div": "ab", "pow": "a", "matmul": "ab", "linear": "ab", "max": "ao", "exp": "o", "log": "a",
     "sqrt": "o", "relu": "a", "sigmoid": "o", "tanh": "o", "gelu": "a", "softmax": "o",
     "log_softmax": "o", "clip": "a",
 }  # fmt: skip
@@ -160,21 +171,22 @@ class Function:
         A changed output no longer equals what this op computed, so no gradient through it
         would be right, whatever the op saved.
         """
-        for i, tensor in enumerate(self.inputs):
-            if "ab"[i] in self.saves and tensor._version != self.versions[i]:
-                _raise_modified(tensor, f"input {i} of {self.op}", self.versions[i])
+        if "a" in self.saves and self.inputs[0]._version != self.versions[0]:
+            _raise_modified(self.inputs[0], f"input 0 of {self.op}", self.versions[0])
+        if "b" in self.saves and self.inputs[1]._version != self.versions[1]:
+            _raise_modified(self.inputs[1], f"input 1 of {self.op}", self.versions[1])
         if output._version != 0:
             _raise_modified(output, f"the output of {self.op}", 0)
 
     def backward(self, g):
         grads = BACKWARD[self.op](g, self)
-        return tuple(
+        return [
             _unbroadcast(grad, shape) if need else None
             for grad, shape, need in zip(grads, self.shapes, self.needs, strict=True)
-        )
+        ]
 
     def release(self):
-        self.inputs = self.a = self.b = self.out = None
+        self.inputs = self.a = self.b = self.out = self.attrs = None
 
 
 def _raise_modified(tensor, role, expected):
@@ -199,7 +211,9 @@ def _unbroadcast(grad, shape):
     stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
     if stretched:
         grad = grad.sum(axis=stretched, keepdims=True)
-    return np.asarray(grad).reshape(shape)
+    grad = np.asarray(grad)
+    # reshape only when needed: even to the same shape it makes a view, which a leaf must copy
+    return grad if grad.shape == shape else grad.reshape(shape)
 
 
 # --- recording and the backward pass ---------------------------------------------------
@@ -207,9 +221,12 @@ def _unbroadcast(grad, shape):
 
 def _record(out, op, inputs, **attrs):
     result = Tensor._wrap(out)
-    if _grad_enabled.get() and any(t.requires_grad for t in inputs):
-        result.requires_grad = True
-        result._grad_fn = Function(op, inputs, attrs, result._data)
+    if _grad_enabled.get():
+        for tensor in inputs:  # a plain loop: any(generator) costs more than most ops here
+            if tensor.requires_grad:
+                result.requires_grad = True
+                result._grad_fn = Function(op, inputs, attrs, result._data)
+                break
     return result
 
 
@@ -257,13 +274,8 @@ def _backward(self, gradient=None, retain_graph=False):
                 f"{self.shape}. Pass gradient= of that shape (d(something)/d(this tensor))"
             )
         gradient = np.ones(self.shape, dtype=self.dtype)
-    gradient = np.asarray(gradient._data if isinstance(gradient, Tensor) else gradient)
-    if gradient.shape != self.shape and gradient.size != 1:
-        raise ValueError(
-            f"backward(gradient): gradient has shape {gradient.shape}, but the tensor has "
-            f"shape {self.shape}; pass one of the tensor's shape (or a single number)"
-        )
-    gradient = np.broadcast_to(gradient.astype(self.dtype, copy=False), self.shape)
+    else:
+        gradient = _given_gradient(self, gradient)
     handed_out = set()
     if self._grad_fn is None:
         _accumulate(self, gradient, handed_out)
@@ -286,6 +298,17 @@ def _backward(self, gradient=None, retain_graph=False):
                 grads[id(parent)] = grad
         if not retain_graph:
             fn.release()
+
+
+def _given_gradient(tensor, gradient):
+    """backward()'s gradient= as an array of the tensor's shape and dtype, or ValueError."""
+    gradient = np.asarray(gradient._data if isinstance(gradient, Tensor) else gradient)
+    if gradient.shape != tensor.shape and gradient.size != 1:
+        raise ValueError(
+            f"backward(gradient): gradient has shape {gradient.shape}, but the tensor has "
+            f"shape {tensor.shape}; pass one of the tensor's shape (or a single number)"
+        )
+    return np.broadcast_to(gradient.astype(tensor.dtype, copy=False), tensor.shape)
 
 
 def _accumulate(leaf, grad, handed_out):

@@ -45,23 +45,27 @@ Errors
     or targets outside [0, 1] (ValueError naming their min and max).
 
 Hooks for autograd
-    Module 05 adds gradients without editing this file. MSE and BCE (apart from the clip)
-    and cross-entropy (apart from log_softmax) are built from module-01 Tensor operations,
-    whose backward formulas module 05 already has:
+    Module 05 adds gradients without editing this file. MSE and BCE (apart from the clip) are
+    built from module-01 Tensor operations, whose backward formulas module 05 already has:
 
         MSELoss                 ((p - t) ** 2).mean()
-        CrossEntropyLoss        -(log_softmax(logits, dim=-1)[arange(N), targets].mean())
         BinaryCrossEntropyLoss  -(t * pc.log() + (1 - t) * (1 - pc).log()).mean()
 
-    The two results computed here in numpy are made through the module-01 hook
+    The three results computed here in numpy are made through the module-01 hook
     ``Tensor._from_op(out, op, inputs, **attrs)``, under these names, and module 05 owns
     their backward formulas:
 
-        log_softmax  -> "log_softmax", inputs ``(x,)``, attribute ``dim`` (the int given,
-                        possibly negative). Backward: g - exp(out) * g.sum(dim, keepdims).
-        clip         -> "clip", inputs ``(p,)`` (the predictions Tensor itself), attributes
-                        ``low=1e-7`` and ``high=1 - 1e-7`` (Python floats). Backward: g where
-                        low <= p <= high, else 0.
+        log_softmax    -> "log_softmax", inputs ``(x,)``, attribute ``dim`` (the int given,
+                          possibly negative). Backward: g - exp(out) * g.sum(dim, keepdims).
+        cross-entropy  -> "cross_entropy", inputs ``(logits,)``, attributes ``log_probs`` (the
+                          (N, C) log_softmax of the logits, a private array) and ``targets``
+                          (the N class indices, a private intp array). One op rather than
+                          log_softmax, indexing, mean and negation: its backward is the short
+                          (softmax - one_hot(targets)) * g / N, and a training step records
+                          three fewer nodes. Forward: -mean_i(log_probs[i, targets[i]]).
+        clip           -> "clip", inputs ``(p,)`` (the predictions Tensor itself), attributes
+                          ``low=1e-7`` and ``high=1 - 1e-7`` (Python floats). Backward: g where
+                          low <= p <= high, else 0.
 """
 
 import reprlib
@@ -139,12 +143,16 @@ def log_softmax(x, dim=-1):
     """
     _input_tensor("log_softmax", "x", x)
     a, dim = _normalising_input("log_softmax", x, dim)
+    return Tensor._from_op(_log_softmax_array(a, dim), "log_softmax", (x,), dim=dim)
+
+
+def _log_softmax_array(a, dim):
+    """log_softmax of ndarray ``a`` along ``dim``, as a new array."""
     if a.shape[dim] == 0:  # nothing to normalise (and np.max refuses an empty axis)
-        return Tensor._from_op(a.copy(), "log_softmax", (x,), dim=dim)
+        return a.copy()
     with np.errstate(all="ignore"):
-        shifted = a - np.max(a, axis=dim, keepdims=True)
-        out = shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))
-    return Tensor._from_op(out, "log_softmax", (x,), dim=dim)
+        shifted = a - a.max(axis=dim, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
 
 
 class _Loss:
@@ -196,8 +204,12 @@ class CrossEntropyLoss(_Loss):
             )
         n, c = logits.shape
         index = self._class_indices(targets, n, c)
-        picked = log_softmax(logits, dim=-1)[np.arange(n), index]
-        return -(picked.mean())
+        log_probs = _log_softmax_array(logits._data.astype(get_default_dtype(), copy=False), -1)
+        with np.errstate(all="ignore"):  # an empty batch gives 0 / 0 = nan, a mean of nothing
+            loss = -log_probs[np.arange(n), index].sum() / n
+        return Tensor._from_op(
+            loss, "cross_entropy", (logits,), log_probs=log_probs, targets=index
+        )
 
     @staticmethod
     def _class_indices(targets, n, c):

@@ -448,21 +448,23 @@ def _mean(x, axis, keepdims):
 
 
 def _matmul(a, b):
-    if a._data.ndim == 0 or b._data.ndim == 0:
+    x, y = a._data, b._data
+    if x.ndim == 0 or y.ndim == 0:
         raise ValueError(f"matmul: operands need at least 1 dimension; got {a.shape} @ {b.shape}")
-    inner = b.shape[-2] if b._data.ndim >= 2 else b.shape[0]
-    if a.shape[-1] != inner:
+    inner = y.shape[-2] if y.ndim >= 2 else y.shape[0]
+    if x.shape[-1] != inner:
         raise ValueError(
             f"matmul: inner dimensions differ: {a.shape} @ {b.shape}; the last axis of the left "
             "operand must equal the second-to-last of the right (its only axis if 1-D)"
         )
-    try:
-        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    except ValueError:
-        raise ValueError(
-            f"matmul: batch dimensions {a.shape[:-2]} and {b.shape[:-2]} cannot be broadcast "
-            f"together: {a.shape} @ {b.shape}"
-        ) from None
+    if x.ndim > 2 or y.ndim > 2:  # only stacks of matrices have batch dimensions to agree on
+        try:
+            np.broadcast_shapes(x.shape[:-2], y.shape[:-2])
+        except ValueError:
+            raise ValueError(
+                f"matmul: batch dimensions {x.shape[:-2]} and {y.shape[:-2]} cannot be broadcast "
+                f"together: {a.shape} @ {b.shape}"
+            ) from None
     with np.errstate(all="ignore"):
-        out = np.matmul(a._data, b._data)
+        out = np.matmul(x, y)
     return Tensor._from_op(out, "matmul", (a, b))
