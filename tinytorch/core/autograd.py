@@ -139,9 +139,9 @@ BACKWARD = {
 # The values each rule reads: "a", "b" the inputs, "o" the output. Only these are kept alive
 # by the graph, and only these must not change in place between forward and backward.
 SAVES = {
-    "mul": "ab", "div": "ab", "pow": "a", "matmul": "ab", "linear": "ab", "max": "ao", "exp": "o", "log": "a",
-    "sqrt": "o", "relu": "a", "sigmoid": "o", "tanh": "o", "gelu": "a", "softmax": "o",
-    "log_softmax": "o", "clip": "a",
+    "mul": "ab", "div": "ab", "pow": "a", "matmul": "ab", "linear": "ab", "max": "ao",
+    "exp": "o", "log": "a", "sqrt": "o", "relu": "a", "sigmoid": "o", "tanh": "o", "gelu": "a",
+    "softmax": "o", "log_softmax": "o", "clip": "a",
 }  # fmt: skip
 
 
