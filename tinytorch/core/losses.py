@@ -207,9 +207,7 @@ class CrossEntropyLoss(_Loss):
         log_probs = _log_softmax_array(logits._data.astype(get_default_dtype(), copy=False), -1)
         with np.errstate(all="ignore"):  # an empty batch gives 0 / 0 = nan, a mean of nothing
             loss = -log_probs[np.arange(n), index].sum() / n
-        return Tensor._from_op(
-            loss, "cross_entropy", (logits,), log_probs=log_probs, targets=index
-        )
+        return Tensor._from_op(loss, "cross_entropy", (logits,), log_probs=log_probs, targets=index)
 
     @staticmethod
     def _class_indices(targets, n, c):
