@@ -206,7 +206,7 @@ class CrossEntropyLoss(_Loss):
         index = self._class_indices(targets, n, c)
         log_probs = _log_softmax_array(logits._data.astype(get_default_dtype(), copy=False), -1)
         with np.errstate(all="ignore"):  # an empty batch gives 0 / 0 = nan, a mean of nothing
-            loss = -log_probs[np.arange(n), index].sum() / n
+            loss = np.asarray(-log_probs[np.arange(n), index].sum() / n)  # not a numpy scalar
         return Tensor._from_op(loss, "cross_entropy", (logits,), log_probs=log_probs, targets=index)
 
     @staticmethod
@@ -241,9 +241,8 @@ class CrossEntropyLoss(_Loss):
                     f"{where}: targets must be whole-number class indices; got {float(bad)!r} "
                     f"(at position {int(np.argmin(whole))})"
                 )
-        outside = (values < 0) | (values >= c)
-        if outside.any():
-            position = int(np.argmax(outside))
+        if values.size and (values.min() < 0 or values.max() >= c):  # cheaper than a mask
+            position = int(np.argmax((values < 0) | (values >= c)))
             bad = int(values[position])  # a whole number by now
             raise ValueError(
                 f"{where}: class index {bad} (at position {position}) is out of range for "
