@@ -358,6 +358,14 @@ class TestCrossEntropyLoss:
         targets = [0, 4, 2, 2, 1, 3]
         check_loss(CrossEntropyLoss()(Tensor(logits), targets), ref_cross_entropy(logits, targets))
 
+    def test_empty_batch_is_nan_without_a_warning(self):
+        # The mean over no rows is 0 / 0, as in PyTorch; numpy must not warn about it.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            loss = CrossEntropyLoss()(Tensor(np.zeros((0, 3))), [])
+        assert loss.shape == ()
+        assert np.isnan(loss.data)
+
     def test_repeating_the_batch_keeps_the_mean(self):
         logits = np.array([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
         expected = ref_cross_entropy(logits, [0, 2])

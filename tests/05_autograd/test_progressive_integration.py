@@ -772,6 +772,24 @@ class TestAutogradLossIntegration:
             # (softmax - onehot) / N
             grad_of(z, (ref_softmax(z32) - onehot) / 4)
 
+    def test_crossentropy_of_an_empty_batch_gives_an_empty_gradient(self):
+        z = Tensor(np.zeros((0, 4)), requires_grad=True)
+        CrossEntropyLoss()(z, []).backward()
+        assert type(z.grad) is np.ndarray
+        assert z.grad.shape == (0, 4)
+        assert z.grad.dtype == np.float32
+
+    def test_crossentropy_gradient_is_of_the_logits_it_read(self):
+        # The op keeps its own log-softmax, so a later change of the logits' values (here
+        # through .data) neither breaks nor changes the gradient: it is (softmax - onehot) / N
+        # of the logits the loss was computed from.
+        zv = np.array([[0.0, np.log(3.0)], [1.0, 1.0]])
+        z = Tensor(zv, requires_grad=True)
+        loss = CrossEntropyLoss()(z, [1, 0])
+        z.data[...] = 100.0
+        loss.backward()
+        grad_of(z, [[0.25 / 2, -0.25 / 2], [-0.5 / 2, 0.5 / 2]])
+
     @pytest.mark.stability
     def test_crossentropy_gradients_at_extreme_logits(self):
         z = Tensor([[1e4, -1e4, 0.0], [0.0, 0.0, 0.0]], requires_grad=True)

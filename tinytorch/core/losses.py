@@ -94,7 +94,7 @@ def _input_tensor(where, name, x):
 def _target_array(where, targets):
     """The targets' values as a new numpy array (a Tensor's data, or numpy's reading of them)."""
     if isinstance(targets, Tensor):
-        return targets.data.copy()
+        return targets._data.copy()  # a plain array (.data is the write-counting view)
     if targets is None or isinstance(targets, (str, bytes)):
         raise TypeError(
             f"{where}: targets must be numbers (a Tensor, an ndarray, a list or a number); "
@@ -248,7 +248,7 @@ class CrossEntropyLoss(_Loss):
                 f"{where}: class index {bad} (at position {position}) is out of range for "
                 f"C = {c} classes; class indices must be in [0, {c})"
             )
-        return values.astype(np.intp)
+        return values.astype(np.intp, copy=False)  # values is already a copy of its own
 
 
 class BinaryCrossEntropyLoss(_Loss):
