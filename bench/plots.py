@@ -1,7 +1,7 @@
 """Draw what `nox -s bench` measured: reports/bench/engine.png and reports/bench/matrix.png.
 
 engine.png: backward time and graph memory against graph size (chains of 1e3.. nodes).
-matrix.png: per checkpoint, env+install and test seconds, uv + xdist beside venv + pip + serial.
+matrix.png: per checkpoint, env+install and test seconds, uv under `nox -j auto` beside venv + pip + serial.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def plot_matrix(matrix: dict) -> None:
     ):
         uv = [matrix[kind]["uv_warm"][label] for label in labels]
         pip = [matrix[kind]["pip_baseline"][label] for label in labels]
-        axis.bar([i - 0.2 for i in x], uv, 0.4, label="uv + xdist (warm)")
+        axis.bar([i - 0.2 for i in x], uv, 0.4, label="uv, nox -j auto (warm)")
         axis.bar([i + 0.2 for i in x], pip, 0.4, label="venv + pip + serial")
         axis.set(
             xticks=list(x), xticklabels=labels, xlabel="checkpoint", ylabel="seconds", title=title
