@@ -1,7 +1,8 @@
 """Draw what `nox -s bench` measured: reports/bench/engine.png and reports/bench/matrix.png.
 
 engine.png: backward time and graph memory against graph size (chains of 1e3.. nodes).
-matrix.png: per checkpoint, env+install and test seconds, uv under `nox -j auto` beside venv + pip + serial.
+matrix.png: per checkpoint, env+install and test seconds, uv under `nox -j auto` beside
+venv + pip + serial pytest.
 """
 
 from __future__ import annotations
