@@ -63,6 +63,8 @@ def _matmul_backward(g, f):
     # 1-D operands act as a row (left) or a column (right), as in np.matmul; undo that after.
     # A product is computed only for an input that needs it: it is the costly part.
     a, b = f.a, f.b
+    if a.ndim == 2 and b.ndim == 2:  # every Linear layer: no reshaping to do, so none paid for
+        return (g @ b.T if f.needs[0] else None), (a.T @ g if f.needs[1] else None)
     if a.ndim == 1 and b.ndim == 1:  # a dot product: g is 0-d
         return (g * b if f.needs[0] else None), (g * a if f.needs[1] else None)
     a2 = a[np.newaxis, :] if a.ndim == 1 else a
