@@ -72,7 +72,7 @@ import reprlib
 
 import numpy as np
 
-from tinytorch.core.activations import _normalising_input
+from tinytorch.core.activations import _input_array, _normalising_input
 from tinytorch.core.tensor import Tensor, get_default_dtype
 
 __all__ = ["BinaryCrossEntropyLoss", "CrossEntropyLoss", "MSELoss", "log_softmax"]
@@ -204,7 +204,7 @@ class CrossEntropyLoss(_Loss):
             )
         n, c = logits.shape
         index = self._class_indices(targets, n, c)
-        log_probs = _log_softmax_array(logits._data.astype(get_default_dtype(), copy=False), -1)
+        log_probs = _log_softmax_array(_input_array("CrossEntropyLoss", logits), -1)
         with np.errstate(all="ignore"):  # an empty batch gives 0 / 0 = nan, a mean of nothing
             loss = np.asarray(-log_probs[np.arange(n), index].sum() / n)  # not a numpy scalar
         return Tensor._from_op(loss, "cross_entropy", (logits,), log_probs=log_probs, targets=index)
