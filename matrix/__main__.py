@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     build = commands.add_parser("build", help="build one checkpoint wheel")
     build.add_argument("checkpoint", type=int, help="checkpoint number, e.g. 3")
     build.add_argument("--out", type=Path, default=None, help="output folder (emptied first)")
+    build.add_argument(
+        "--stubbed", action="store_true", help="module N as stubs, as the vacuity check builds it"
+    )
     commands.add_parser(
         "misplaced", help="test files in tests/NN_* that import a module above NN (exit 1 if any)"
     )
@@ -36,8 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "misplaced":
             return print_misplaced(manifest)
         manifest.module(args.checkpoint)
-        out = args.out or manifest.root / "build" / "checkpoints" / f"cp{args.checkpoint:02d}"
-        print(build_checkpoint_wheel(manifest, args.checkpoint, out.resolve()))
+        name = f"cp{args.checkpoint:02d}" + ("-stubbed" if args.stubbed else "")
+        out = args.out or manifest.root / "build" / "checkpoints" / name
+        stubbed = frozenset(manifest.module(args.checkpoint).files if args.stubbed else ())
+        print(build_checkpoint_wheel(manifest, args.checkpoint, out.resolve(), stubbed))
         return 0
     except (ManifestError, BuildError) as error:
         print(f"python -m matrix: {error}", file=sys.stderr)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from matrix.impl import Implementation, reference_implementation
 from matrix.manifest import PACKAGE_DIR, Manifest
+from matrix.stub import stub_source
 
 CHECKPOINT_FILE = f"{PACKAGE_DIR}/_checkpoint.py"
 BUILD_DIR = Path("build/checkpoints")
@@ -33,27 +34,35 @@ class BuildError(RuntimeError):
     """A checkpoint wheel could not be built; the message says why."""
 
 
+def module_bytes(
+    manifest: Manifest, impl: Implementation, path: str, stubbed: frozenset[str]
+) -> bytes:
+    """What the wheel holds at `path`: the implementation's file, or its stub (matrix/stub.py)."""
+    source = impl.source(manifest, path)
+    if path not in stubbed:
+        return source.read_bytes()
+    return stub_source(source.read_text(encoding="utf-8"), str(source)).encode()
+
+
 def checkpoint_version(
     manifest: Manifest,
     number: int,
-    emptied: frozenset[str] = EMPTY,
+    stubbed: frozenset[str] = EMPTY,
     impl: Implementation | None = None,
 ) -> str:
     impl = impl or reference_implementation(manifest)
     # Before reading anything: a missing module file is the user's to fix, not a traceback.
-    impl.require_files(manifest, number, skip=emptied)
+    impl.require_files(manifest, number)
     source = (manifest.root / CHECKPOINT_FILE).read_text(encoding="utf-8")
     match = VERSION_PATTERN.search(source)
     if not match:
         raise BuildError(f'{CHECKPOINT_FILE} has no line __version__ = "X.Y.Z"; restore it')
     digest = hashlib.sha256()
     for path in sorted({BUILD_CONFIG, *manifest.files_of_checkpoint(number)} - {CHECKPOINT_FILE}):
-        if path in emptied:
-            content = b""
-        elif path == BUILD_CONFIG:
+        if path == BUILD_CONFIG:
             content = (manifest.root / path).read_bytes()
         else:
-            content = impl.source(manifest, path).read_bytes()
+            content = module_bytes(manifest, impl, path, stubbed)
         digest.update(path.encode() + b"\0" + content + b"\0")
     return f"{match.group(1)}+cp{number:02d}.{digest.hexdigest()[:12]}"
 
@@ -61,7 +70,7 @@ def checkpoint_version(
 def checkpoint_module(
     manifest: Manifest,
     number: int,
-    emptied: frozenset[str] = EMPTY,
+    stubbed: frozenset[str] = EMPTY,
     impl: Implementation | None = None,
 ) -> str:
     """The text of _checkpoint.py inside checkpoint `number`'s wheel."""
@@ -69,7 +78,7 @@ def checkpoint_module(
     return (
         f'"""Checkpoint {number:02d} of tinytorch, built by matrix/build.py: modules '
         f'01..{number:02d} only."""\n\n'
-        f'__version__ = "{checkpoint_version(manifest, number, emptied, impl)}"\n'
+        f'__version__ = "{checkpoint_version(manifest, number, stubbed, impl)}"\n'
         f"CHECKPOINT = {number}\n"
         f"MODULES = {slugs!r}\n"
     )
@@ -79,7 +88,7 @@ def stage_checkpoint(
     manifest: Manifest,
     number: int,
     staging: Path,
-    emptied: frozenset[str] = EMPTY,
+    stubbed: frozenset[str] = EMPTY,
     impl: Implementation | None = None,
 ) -> None:
     impl = impl or reference_implementation(manifest)
@@ -87,11 +96,8 @@ def stage_checkpoint(
     for path in manifest.files_of_checkpoint(number):
         target = staging / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        if path in emptied:
-            target.write_bytes(b"")
-        else:
-            shutil.copyfile(impl.source(manifest, path), target)
-    stamp = checkpoint_module(manifest, number, emptied, impl)
+        target.write_bytes(module_bytes(manifest, impl, path, stubbed))
+    stamp = checkpoint_module(manifest, number, stubbed, impl)
     (staging / CHECKPOINT_FILE).write_text(stamp, encoding="utf-8")
 
 
@@ -99,17 +105,17 @@ def build_checkpoint_wheel(
     manifest: Manifest,
     number: int,
     out_dir: Path,
-    emptied: frozenset[str] = EMPTY,
+    stubbed: frozenset[str] = EMPTY,
     impl: Implementation | None = None,
 ) -> Path:
     """Build checkpoint `number` into out_dir (emptied first) and return the wheel's path.
 
-    Files named in `emptied` go into the wheel as empty files: the vacuity check builds
-    checkpoint N with module N emptied to prove that suite N fails without it. The version
+    Files named in `stubbed` go into the wheel as stubs (matrix/stub.py): the vacuity check
+    builds checkpoint N with module N stubbed to prove that suite N fails without it. The version
     names a digest of every input, so a wheel already in out_dir under the expected name was
     built from these very sources and is returned as it is.
     """
-    version = checkpoint_version(manifest, number, emptied, impl)
+    version = checkpoint_version(manifest, number, stubbed, impl)
     expected = out_dir / f"tinytorch-{version}-py3-none-any.whl"
     if expected.is_file() and list(out_dir.glob("*.whl")) == [expected]:
         return expected
@@ -117,7 +123,7 @@ def build_checkpoint_wheel(
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     with tempfile.TemporaryDirectory(prefix=f"tinytorch-cp{number:02d}-") as staging:
-        stage_checkpoint(manifest, number, Path(staging), emptied, impl)
+        stage_checkpoint(manifest, number, Path(staging), stubbed, impl)
         command = ["uv", "build", "--wheel", "--quiet", "--out-dir", str(out_dir), staging]
         try:
             completed = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -139,7 +145,7 @@ def build_checkpoint_wheel(
 def checkpoint_wheel(
     manifest: Manifest,
     number: int,
-    emptied: frozenset[str] = EMPTY,
+    stubbed: frozenset[str] = EMPTY,
     impl: Implementation | None = None,
 ) -> Path:
     """Checkpoint `number`'s wheel in its usual place under build/checkpoints/.
@@ -148,6 +154,6 @@ def checkpoint_wheel(
     so building one never evicts the reference's wheels, or another learner's.
     """
     impl = impl or reference_implementation(manifest)
-    name = f"cp{number:02d}" + ("-emptied" if emptied else "")
+    name = f"cp{number:02d}" + ("-stubbed" if stubbed else "")
     folder = manifest.root / BUILD_DIR / impl.build_subfolder / name
-    return build_checkpoint_wheel(manifest, number, folder, emptied, impl)
+    return build_checkpoint_wheel(manifest, number, folder, stubbed, impl)

@@ -88,14 +88,9 @@ class Implementation:
                 digest.update(path.encode() + b"\0" + source.read_bytes() + b"\0")
         return digest.hexdigest()[:DIGEST_LENGTH]
 
-    def require_files(self, manifest: Manifest, number: int, skip=frozenset()) -> None:
+    def require_files(self, manifest: Manifest, number: int) -> None:
         """Stop with one line naming the files checkpoint `number` needs and this one lacks."""
-        needed = [
-            path
-            for module in manifest.checkpoint(number)
-            for path in module.files
-            if path not in skip
-        ]
+        needed = [path for module in manifest.checkpoint(number) for path in module.files]
         missing = [path for path in needed if not self.source(manifest, path).is_file()]
         if missing:
             raise ImplError(

@@ -3,11 +3,12 @@
 Every expected value is computed here in plain numpy float64, never by tinytorch: the
 references are written from the formulas, and the assertions only read what tinytorch returns.
 
-tinytorch is imported lazily, inside the function that needs it and only the module it needs:
-suite N runs at checkpoint N, where the modules after N are not installed, and the vacuity
-check empties module N and expects every test of suite N to fail. So importing this file
-imports no tinytorch, and a helper fails (with ImportError) only where its module is missing.
-pyproject.toml puts this folder on pytest's ``pythonpath``; it holds no tinytorch code.
+tinytorch names come from course_api, looked up only when a helper runs: suite N runs at
+checkpoint N, where the modules after N are not installed, and another implementation may
+lack a name. So importing this file imports no tinytorch, and a helper fails, naming what is
+missing, only in the tests that use it. pyproject.toml puts this folder on pytest's
+``pythonpath``; it holds no tinytorch code. Gradient checks: gradients.py (course API);
+the reference's extras and their helpers: reference_extras.py.
 """
 
 import contextlib
@@ -15,6 +16,7 @@ import gc
 import sys
 
 import numpy as np
+from course_api import Linear, Tensor
 from hypothesis import settings
 
 F32 = np.dtype(np.float32)
@@ -28,8 +30,6 @@ SETTINGS = settings(max_examples=50, deadline=None, database=None)
 
 def check(t, expected, dtype=F32, rtol=1e-6, atol=0.0):
     """t is a Tensor of `dtype` whose data equals `expected` (values and shape)."""
-    from tinytorch.core.tensor import Tensor
-
     expected = np.asarray(expected, dtype=np.float64)
     assert isinstance(t, Tensor), f"expected a Tensor, got {type(t).__name__}"
     assert isinstance(t.data, np.ndarray)
@@ -43,38 +43,16 @@ def autograd_loaded():
     return "tinytorch.core.autograd" in sys.modules
 
 
-def record_from_op(monkeypatch, fields=("op", "inputs", "attrs")):
-    """Replace Tensor._from_op (the autograd hook) by a recorder for the rest of the test.
-
-    Returns the list it appends to: one tuple per recorded operation holding `fields`, chosen
-    from "out", "op", "inputs", "attrs", in that order. Each result is a plain Tensor(out)."""
-    from tinytorch.core.tensor import Tensor
-
-    recorded = []
-
-    def record(out, op, inputs, **attrs):
-        call = {"out": out, "op": op, "inputs": inputs, "attrs": attrs}
-        recorded.append(tuple(call[field] for field in fields))
-        return Tensor(out)
-
-    monkeypatch.setattr(Tensor, "_from_op", staticmethod(record))
-    return recorded
-
-
 # --- building blocks ---------------------------------------------------------------------
 
 
 def param(values):
     """A Tensor that requires grad."""
-    from tinytorch.core.tensor import Tensor
-
     return Tensor(values, requires_grad=True)
 
 
 def linear_with(weight, bias):
     """A Linear layer whose weight and bias are set by hand (written into its parameters)."""
-    from tinytorch.core.layers import Linear
-
     weight = np.asarray(weight, dtype=np.float64)
     layer = Linear(weight.shape[0], weight.shape[1])
     layer.weight.data = weight
@@ -96,25 +74,6 @@ def gc_disabled():
 
 
 # --- numerical gradients -----------------------------------------------------------------
-
-
-def central_differences(loss_fn, param, eps=1e-6):
-    """d loss_fn() / d param (a float64 Tensor), element by element, by central differences:
-    each element moved by +-eps in place, loss_fn() re-evaluated under no_grad."""
-    from tinytorch.core.autograd import no_grad
-
-    assert param.dtype == np.float64
-    numeric = np.zeros(param.shape)
-    with no_grad():
-        for index in np.ndindex(param.shape):
-            original = float(param.data[index])
-            param.data[index] = original + eps
-            above = float(loss_fn().data)
-            param.data[index] = original - eps
-            below = float(loss_fn().data)
-            param.data[index] = original
-            numeric[index] = (above - below) / (2 * eps)
-    return numeric
 
 
 def numeric_gradient(f, x, h=1e-6):
