@@ -17,10 +17,10 @@ from __future__ import annotations
 import ast
 
 RAISER = "_vacuity_stub"
-RAISER_SOURCE = f'''
+RAISER_SOURCE = f"""
 def {RAISER}(what):
     raise NotImplementedError(f"{{what}} is a stub (vacuity check): write it")
-'''
+"""
 
 
 class _Stubber(ast.NodeTransformer):
@@ -72,7 +72,10 @@ def stub_source(source: str, filename: str = "<module>") -> str:
     position = 0
     while position < len(tree.body) and (
         (position == 0 and isinstance(tree.body[0], ast.Expr))
-        or (isinstance(tree.body[position], ast.ImportFrom) and tree.body[position].module == "__future__")
+        or (
+            isinstance(tree.body[position], ast.ImportFrom)
+            and tree.body[position].module == "__future__"
+        )
     ):
         position += 1
     tree.body[position:position] = ast.parse(RAISER_SOURCE).body

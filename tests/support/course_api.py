@@ -127,4 +127,3 @@ def __getattr__(name):
     if name in COURSE_NAMES:
         return LazyName(f"tinytorch.core.{COURSE_NAMES[name]}", name)
     raise AttributeError(f"{name!r} is not a course-API name of ../shared/API.md")
-

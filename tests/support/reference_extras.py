@@ -27,7 +27,10 @@ REFERENCE_HOOK = ("tinytorch.core.tensor", "Tensor._from_op")
 EXTRAS = {
     "float64": (
         "a float64 mode",
-        (("tinytorch.core.tensor", "default_dtype"), ("tinytorch.core.tensor", "get_default_dtype")),
+        (
+            ("tinytorch.core.tensor", "default_dtype"),
+            ("tinytorch.core.tensor", "get_default_dtype"),
+        ),
     ),
     "no_grad": ("no_grad()", (("tinytorch.core.autograd", "no_grad"),)),
     "gradcheck": ("gradcheck()", (("tinytorch.core.autograd", "gradcheck"),)),
