@@ -62,6 +62,10 @@ def _runs_at_import(statement: ast.stmt, index: int) -> bool:
     return False
 
 
+def _is_future(statement: ast.stmt) -> bool:
+    return isinstance(statement, ast.ImportFrom) and statement.module == "__future__"
+
+
 def stub_source(source: str, filename: str = "<module>") -> str:
     """The stubbed form of a module's source (see the module docstring)."""
     tree = ast.parse(source, filename=filename)

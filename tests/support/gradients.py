@@ -55,7 +55,7 @@ def assert_gradients_match(loss_fn, arrays, eps=1e-3, rtol=1e-2, atol=1e-3):
     """backward()'s gradients of loss_fn equal central differences, input by input."""
     numeric = numerical_gradients(loss_fn, arrays, eps)
     analytic = analytic_gradients(loss_fn, arrays)
-    for position, (got, want) in enumerate(zip(analytic, numeric)):
+    for position, (got, want) in enumerate(zip(analytic, numeric, strict=True)):
         np.testing.assert_allclose(
             got, want, rtol=rtol, atol=atol, err_msg=f"gradient of input {position}"
         )
