@@ -27,8 +27,10 @@ from matrix.results import (
     PASSED,
     PYTEST_BROKE,
     CheckpointRun,
+    charge_uncollectable,
     read_junit,
     save_run,
+    tests_digest,
 )
 
 GUARD_TEST = "tests/test_checkpoint_guard.py"
@@ -128,7 +130,7 @@ def _build_install_test(
             # A file that cannot be collected is reported and the other tests still run, in
             # pytest's own process as under xdist: one broken file must not hide the rest.
             "pytest", "-n", xdist_workers(session), "--continue-on-collection-errors",
-            f"--junitxml={junit}", *suites, *session.posargs,
+            f"--junitxml={junit}", extras_option(impl), *suites, *session.posargs,
             env={**checkpoint_env(number, impl), **ONE_BLAS_THREAD},
         )  # fmt: skip
         run.status = PASSED
@@ -138,9 +140,12 @@ def _build_install_test(
     finally:
         run.test_seconds = round(time.perf_counter() - started, 3)
         if junit.exists():
-            run.suites, trouble = read_junit(junit)
-            if trouble and run.status == FAILED:
-                run.status = trouble
+            counts = read_junit(junit)
+            run.suites, run.extras, run.files = counts.suites, counts.extras, counts.files
+            run.tests_digest = tests_digest(root)
+            charge_uncollectable(root, run, counts.uncollectable)
+            if counts.trouble and run.status == FAILED:
+                run.status = counts.trouble
             empty = [m.suite for m in manifest.checkpoint(number) if m.suite not in run.suites]
             if empty and run.status == PASSED:
                 # A suite that collected nothing proves nothing: that is not a pass.
@@ -148,6 +153,12 @@ def _build_install_test(
                 session.error(f"checkpoint {number:02d}: {run.detail}")
         elif run.status == FAILED:
             run.status, run.detail = CRASHED, "pytest wrote no JUnit XML"
+
+
+def extras_option(impl: Implementation) -> str:
+    """The reference must have every extra it documents; another implementation may lack
+    them, and is reported as lacking them (tests/conftest.py), never as failing."""
+    return "--extras=required" if impl.reference else "--extras=optional"
 
 
 def checkpoint_env(number: int, impl: Implementation) -> dict[str, str]:

@@ -13,13 +13,12 @@ from pathlib import Path
 
 from matrix.gate_report import NOT_RUN, CheckOutcome, CheckpointOutcome
 from matrix.results import JUNIT_DIR, PASSED, RUNS_DIR, SuiteCount, load_run, tests_failing
-from matrix.vacuity import VACUITY_DIR
+from matrix.vacuity import UNJUDGED_PREFIX, VACUITY_DIR, VACUOUS_PREFIX
 
 # nox's word for a session that succeeded (its --report JSON).
 NOX_SUCCESS = "success"
 # Leeway for file systems that keep modification times in whole seconds.
 CLOCK_SLACK = 1.0
-VACUOUS_PREFIX = "  vacuous: "
 
 
 @dataclass(frozen=True)
@@ -83,16 +82,20 @@ def vacuity_outcome(files: Freshness, number: int, nox_result: str | None) -> Ch
             nox_result or NOT_RUN,
             "it did not get as far as running the suite (build, install or pytest broke)",
         )
+    lines = [line.strip() for line in verdict.read_text(encoding="utf-8").splitlines()]
     vacuous = [
-        line[len(VACUOUS_PREFIX) :]
-        for line in verdict.read_text(encoding="utf-8").splitlines()
-        if line.startswith(VACUOUS_PREFIX)
+        line.removeprefix(VACUOUS_PREFIX) for line in lines if line.startswith(VACUOUS_PREFIX)
     ]
-    if vacuous:
-        return CheckOutcome(name, "failed", vacuous=vacuous)
+    unjudged = [
+        line.removeprefix(UNJUDGED_PREFIX) for line in lines if line.startswith(UNJUDGED_PREFIX)
+    ]
+    if vacuous or unjudged:
+        return CheckOutcome(
+            name, "failed", vacuous=vacuous + [f"{file} (not collected)" for file in unjudged]
+        )
     if nox_result != NOX_SUCCESS:
         return CheckOutcome(name, nox_result or NOT_RUN, "nox says the session did not succeed")
-    return CheckOutcome(name, PASSED, "every test fails with the module emptied")
+    return CheckOutcome(name, PASSED, "every test fails with the module stubbed")
 
 
 def lint_outcome(nox_result: str | None, log: Path) -> CheckOutcome:

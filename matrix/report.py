@@ -19,6 +19,7 @@ from matrix.results import (
     PASSED,
     REPORTS_DIR,
     CheckpointRun,
+    ExtrasCount,
     SuiteCount,
     load_runs,
     write_atomically,
@@ -52,37 +53,54 @@ def seconds(value: float | None) -> str:
     return NOT_IN_CHECKPOINT if value is None else f"{value:.1f}s"
 
 
+def status_text(run: CheckpointRun) -> str:
+    """The status, its detail, and every test file that could not be collected."""
+    parts = [run.detail] if run.detail else []
+    parts += [
+        f"{file} could not be collected ({lost} tests lost)"
+        for file, lost in run.uncollectable.items()
+    ]
+    return run.status if not parts else f"{run.status}: {'; '.join(parts)}"
+
+
 def table(manifest: Manifest, rows: list[CheckpointRun]) -> list[list[str]]:
     header = ["checkpoint", "python", "numpy", "status", "install", "tests"]
-    header += suite_columns(manifest)
+    header += [*suite_columns(manifest), "extras"]
     body = [
         [
             f"{run.checkpoint:02d}",
             run.python or NOT_IN_CHECKPOINT,
             run.numpy or NOT_IN_CHECKPOINT,
-            run.status if not run.detail else f"{run.status}: {run.detail}",
+            status_text(run),
             seconds(run.install_seconds),
             seconds(run.test_seconds),
         ]
         + [cell(run.suites.get(suite)) for suite in suite_columns(manifest)]
+        + [NOT_IN_CHECKPOINT if run.test_seconds is None else str(run.extras)]
         for run in rows
     ]
     return [header, *body]
 
 
-def totals(rows: list[CheckpointRun]) -> SuiteCount:
-    total = SuiteCount()
+def totals(rows: list[CheckpointRun]) -> tuple[SuiteCount, ExtrasCount]:
+    total, extras = SuiteCount(), ExtrasCount()
     for run in rows:
         for count in run.suites.values():
             total.passed += count.passed
             total.failed += count.failed
             total.skipped += count.skipped
-    return total
+        extras.passed += run.extras.passed
+        extras.failed += run.extras.failed
+        extras.missing += run.extras.missing
+    return total, extras
 
 
 def closing_line(rows: list[CheckpointRun]) -> str:
-    total = totals(rows)
-    return f"matrix: {total.passed} passed, {total.failed} failed, {total.skipped} skipped"
+    total, extras = totals(rows)
+    return (
+        f"matrix: {total.passed} passed, {total.failed} failed, {total.skipped} skipped "
+        f"(course API); extras: {extras}"
+    )
 
 
 def implementation_line(rows: list[CheckpointRun]) -> str:
@@ -123,8 +141,11 @@ def render_markdown(cells: list[list[str]], rows: list[CheckpointRun]) -> str:
     lines += ["| " + " | ".join(row) + " |" for row in cells[1:]]
     return (
         f"## Checkpoint matrix\n\n{implementation_line(rows)}\n\n"
-        "Each suite cell is `passed/failed/skipped seconds`; `-` means the suite is not part "
-        "of that checkpoint.\n\n" + "\n".join(lines) + f"\n\n{closing_line(rows)}\n"
+        "Each suite cell counts the course-API tests, `passed/failed/skipped seconds`; `-` "
+        "means the suite is not part of that checkpoint. `extras` counts the tests of the "
+        "reference's extras (API.md, Two tiers): a missing extra never fails a checkpoint.\n\n"
+        + "\n".join(lines)
+        + f"\n\n{closing_line(rows)}\n"
     )
 
 

@@ -7,6 +7,7 @@ Files are written to a temporary name and renamed, so a killed run never leaves 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -37,6 +38,8 @@ def reports_dir_for(impl: str | None) -> Path:
 REPORTS_DIR = reports_dir_for(os.environ.get(IMPL_ENV))
 RUNS_DIR = REPORTS_DIR / "runs"
 JUNIT_DIR = REPORTS_DIR / "junit"
+DIGEST_CHARS = 12
+TEST_FUNCTION = re.compile(r"^\s*(?:async\s+)?def\s+test", re.MULTILINE)
 SUITE_FOLDER = re.compile(r"^\d{2}_")
 # Tests that sit directly in tests/ (the checkpoint guard) are reported as this suite.
 CHECKPOINT_SUITE = "guard"
@@ -49,6 +52,10 @@ CRASHED = "crashed"
 TIMED_OUT = "timed out"
 NO_TESTS = "no tests"
 NOT_RUN = "not run"
+# tests/conftest.py: the JUnit property that marks a test of an extra, and the start of the
+# skip reason of one whose extra the implementation lacks (tests/support/reference_extras.py).
+TIER_PROPERTY = "tier"
+EXTRA_MISSING = "extra missing:"
 # pytest's exit codes (pytest.ExitCode) that mean the run itself broke, not a test.
 PYTEST_BROKE = {2: "interrupted", 3: "internal error", 4: "usage error"}
 
@@ -59,6 +66,32 @@ class SuiteCount:
     failed: int = 0
     skipped: int = 0
     seconds: float = 0.0
+
+
+@dataclass
+class ExtrasCount:
+    """Tests of the reference's extras (tests marked `extra`), counted apart from the suites.
+
+    `missing`: the implementation lacks the extra (skipped as "extra missing: ..." under
+    --extras=optional), which never fails a checkpoint; `failed` counts like any failure."""
+
+    passed: int = 0
+    failed: int = 0
+    missing: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.passed} passed, {self.failed} failed, {self.missing} missing"
+
+
+@dataclass
+class JunitCounts:
+    """What one JUnit file says, read once (read_junit)."""
+
+    suites: dict[str, SuiteCount]  # course-API tests (and the guard), per suite
+    extras: ExtrasCount
+    files: dict[str, int]  # tests per test file that was collected
+    uncollectable: list[str]  # test files pytest could not import
+    trouble: str | None  # TIMED_OUT or CRASHED when a test's failure says so
 
 
 @dataclass
@@ -77,6 +110,12 @@ class CheckpointRun:
     # and the digest of its module files (matrix/impl.py).
     implementation: str = "reference"
     implementation_digest: str = ""
+    extras: ExtrasCount = field(default_factory=ExtrasCount)
+    files: dict[str, int] = field(default_factory=dict)
+    # Test files that could not be collected, with the tests each held where it last collected
+    # ("at least N" from its source when no run of these tests says: lost_tests).
+    uncollectable: dict[str, str] = field(default_factory=dict)
+    tests_digest: str = ""
 
     @property
     def key(self) -> str:
@@ -104,6 +143,7 @@ def save_run(root: Path, run: CheckpointRun) -> Path:
 def load_run(path: Path) -> CheckpointRun:
     raw = json.loads(path.read_text(encoding="utf-8"))
     raw["suites"] = {name: SuiteCount(**count) for name, count in raw["suites"].items()}
+    raw["extras"] = ExtrasCount(**raw.get("extras", {}))
     return CheckpointRun(**raw)
 
 
@@ -119,6 +159,22 @@ def suite_of(classname: str) -> str:
     return CHECKPOINT_SUITE
 
 
+def file_of(case: ElementTree.Element) -> str:
+    """The test file a JUnit testcase came from: 'tests/01_tensor/test_x.py'.
+
+    A file pytest could not import is a testcase with no class, named by its dotted path."""
+    dotted = case.get("classname") or case.get("name", "")
+    parts = dotted.split(".")
+    for position, part in enumerate(parts):
+        if part.startswith("test_"):
+            return "/".join(parts[: position + 1]) + ".py"
+    return "/".join(parts) + ".py"
+
+
+def _is_uncollectable(case: ElementTree.Element) -> bool:
+    return not case.get("classname") and bool(case.findall("error"))
+
+
 def tests_not_failing(path: Path) -> list[str]:
     """The tests of a JUnit XML file that passed or were skipped, as class::name."""
     return [
@@ -131,40 +187,99 @@ def tests_not_failing(path: Path) -> list[str]:
 def tests_failing(path: Path) -> list[str]:
     """The tests of a JUnit XML file that failed or errored, as class::name.
 
-    A file pytest could not import is a testcase with no class, named by its dotted path;
-    it is given as the file's path, which is what whoever fixes it needs.
+    An uncollectable file is given as the file's path, which is what whoever fixes it needs.
     """
     failing = []
     for case in ElementTree.parse(path).getroot().iter("testcase"):
-        if case.findall("failure") or case.findall("error"):
-            if case.get("classname"):
-                failing.append(f"{case.get('classname')}::{case.get('name')}")
-            else:
-                failing.append(
-                    f"{case.get('name', '').replace('.', '/')}.py (could not be collected)"
-                )
+        if _is_uncollectable(case):
+            failing.append(f"{file_of(case)} (could not be collected)")
+        elif case.findall("failure") or case.findall("error"):
+            failing.append(f"{case.get('classname')}::{case.get('name')}")
     return failing
 
 
-def read_junit(path: Path) -> tuple[dict[str, SuiteCount], str | None]:
-    """Count outcomes per suite; also say whether a test timed out or a worker crashed."""
-    suites: dict[str, SuiteCount] = {}
-    trouble = None
+def _tier(case: ElementTree.Element) -> str:
+    for prop in case.iter("property"):
+        if prop.get("name") == TIER_PROPERTY:
+            return prop.get("value", "")
+    return ""
+
+
+def read_junit(path: Path) -> JunitCounts:
+    """Count outcomes per suite and the extras apart; name uncollectable files; say whether
+    a test timed out or a worker crashed."""
+    counts = JunitCounts({}, ExtrasCount(), {}, [], None)
     for case in ElementTree.parse(path).getroot().iter("testcase"):
-        count = suites.setdefault(suite_of(case.get("classname", "")), SuiteCount())
-        count.seconds += float(case.get("time", 0) or 0)
         problems = case.findall("failure") + case.findall("error")
+        skipped = case.find("skipped")
+        message = " ".join((p.get("message") or "") + (p.text or "") for p in problems)
+        if "Timeout" in message:
+            counts.trouble = TIMED_OUT
+        elif "crashed" in message and counts.trouble is None:
+            counts.trouble = CRASHED
+        if _is_uncollectable(case):
+            # Charged to the file's own suite, never the guard; the tests it held are added
+            # by the session (lost_tests), which knows where to look them up.
+            counts.uncollectable.append(file_of(case))
+            counts.suites.setdefault(suite_of(case.get("name", "")), SuiteCount()).failed += 1
+            continue
+        counts.files[file_of(case)] = counts.files.get(file_of(case), 0) + 1
+        if _tier(case) == "extra":
+            if problems:
+                counts.extras.failed += 1
+            elif skipped is not None and (skipped.get("message") or "").startswith(EXTRA_MISSING):
+                counts.extras.missing += 1
+            elif skipped is not None:
+                counts.extras.failed += 1  # an extra test never skips for another reason
+            else:
+                counts.extras.passed += 1
+            continue
+        count = counts.suites.setdefault(suite_of(case.get("classname", "")), SuiteCount())
+        count.seconds += float(case.get("time", 0) or 0)
         if problems:
             count.failed += 1
-            message = " ".join((p.get("message") or "") + (p.text or "") for p in problems)
-            if "Timeout" in message:
-                trouble = TIMED_OUT
-            elif "crashed" in message and trouble is None:
-                trouble = CRASHED
-        elif case.find("skipped") is not None:
+        elif skipped is not None:
             count.skipped += 1
         else:
             count.passed += 1
-    for count in suites.values():
+    for count in counts.suites.values():
         count.seconds = round(count.seconds, 3)
-    return suites, trouble
+    return counts
+
+
+def tests_digest(root: Path) -> str:
+    """sha256 of every file under tests/: records with equal digests ran the same tests."""
+    digest = hashlib.sha256()
+    for path in sorted((root / "tests").rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:DIGEST_CHARS]
+
+
+def static_test_count(path: Path) -> int:
+    """Test functions in a file, read line by line from its source (which may not even parse):
+    a floor on the tests it holds (each parametrize case counts once); 0 if unreadable."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return 0
+    return len(TEST_FUNCTION.findall(text))
+
+
+def charge_uncollectable(root: Path, run: CheckpointRun, files: list[str]) -> None:
+    """Charge each uncollectable file's tests to its suite as failed, and name them.
+
+    The count is the tests the file held in the newest reference run of the same tests (same
+    digest) that collected it, or else "at least N" read from its source: never fewer than
+    were lost. read_junit has already charged one failure per file."""
+    known: dict[str, int] = {}
+    for earlier in load_runs(root, reports_dir_for(None) / RUNS_DIR.name):
+        if earlier.tests_digest == run.tests_digest:
+            known.update(earlier.files)
+    for file in files:
+        if file in known:
+            lost, words = known[file], str(known[file])
+        else:
+            lost = static_test_count(root / file)
+            words = f"at least {lost}"
+        run.uncollectable[file] = words
+        run.suites[suite_of(file.removesuffix(".py").replace("/", "."))].failed += max(lost - 1, 0)

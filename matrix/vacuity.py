@@ -1,8 +1,11 @@
-"""The vacuity check: suite N must fail when module N is empty.
+"""The vacuity check: every test of suite N must fail when module N is stubbed.
 
-Checkpoint N is built with module N's files emptied (everything else as usual), and suite N
-runs against it. A test that still passes (or skips) does not depend on module N, so it
-proves nothing about it: it is named as vacuous and the check fails.
+Checkpoint N is built with module N as a learner receives it (matrix/stub.py: every function
+and method raises NotImplementedError, every name is there), and suite N runs against it,
+test by test. A test that still passes, skips or xfails does not depend on module N, so it
+proves nothing about it: it is named as vacuous and the check fails. So does a test file that
+cannot be collected (its tests were not judged), and a stub that `import tinytorch` rejects
+(the tests would fail at the import, whatever they check).
 
 `check_vacuity` is the measurement; the `vacuityNN` sessions (`run_vacuity`) and the audit
 (matrix/audit.py) both call it, the sessions fail on its result, the audit reports it.
@@ -13,30 +16,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import nox
+from nox.command import CommandFailed
 
 from matrix.build import BuildError, checkpoint_wheel
-from matrix.checkpoint_session import ONE_BLAS_THREAD, checkpoint_env
+from matrix.checkpoint_session import ONE_BLAS_THREAD, checkpoint_env, extras_option
 from matrix.impl import Implementation, ImplError, implementation_from_env
 from matrix.manifest import Manifest
-from matrix.results import REPORTS_DIR, tests_not_failing, write_atomically
+from matrix.results import REPORTS_DIR, read_junit, tests_not_failing, write_atomically
 
 VACUITY_DIR = REPORTS_DIR / "vacuity"
+# How the verdict file (module-NN.txt) names a test that did not fail / a file not collected.
+VACUOUS_PREFIX = "vacuous: "
+UNJUDGED_PREFIX = "not collected: "
 
 
 class VacuityError(RuntimeError):
     """The check could not run (no wheel, or no JUnit XML); the message says why."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Vacuity:
     module: str  # the module's label, "05"
     suite: str  # its test folder, "tests/05_autograd"
-    vacuous: list[str]  # the tests that did not fail, as class::name
+    judged: int  # the tests that ran against the stub
+    vacuous: tuple[str, ...]  # the tests that did not fail, as class::name
+    unjudged: tuple[str, ...]  # test files that could not be collected
 
     @property
     def lines(self) -> list[str]:
-        lines = [f"vacuity of module {self.module} ({self.suite}): {len(self.vacuous)} not failing"]
-        return lines + [f"  vacuous: {name}" for name in self.vacuous]
+        lines = [
+            f"vacuity of module {self.module} ({self.suite}): {self.judged} tests judged, "
+            f"{len(self.vacuous)} not failing, {len(self.unjudged)} files not collected"
+        ]
+        lines += [f"  {VACUOUS_PREFIX}{name}" for name in self.vacuous]
+        return lines + [f"  {UNJUDGED_PREFIX}{file}" for file in self.unjudged]
 
 
 def check_vacuity(
@@ -48,7 +61,7 @@ def check_vacuity(
     workers: str = "auto",
     impl: Implementation | None = None,
 ) -> Vacuity:
-    """Install checkpoint `number` with its module emptied into the session, run its suite.
+    """Install checkpoint `number` with its module stubbed into the session, run its suite.
 
     Writes reports/vacuity/module-NN.xml (JUnit) and module-NN.txt (the lines printed);
     returns the tests that did not fail. Raises VacuityError if pytest left no JUnit XML.
@@ -58,24 +71,42 @@ def check_vacuity(
     module = manifest.module(number)
     try:
         impl = impl or implementation_from_env(manifest)
-        wheel = checkpoint_wheel(manifest, number, emptied=frozenset(module.files), impl=impl)
+        wheel = checkpoint_wheel(manifest, number, stubbed=frozenset(module.files), impl=impl)
     except (BuildError, ImplError) as error:
         raise VacuityError(str(error)) from None
     session.install(str(wheel), *nox.project.dependency_groups(pyproject, "test"))
+    env = {**checkpoint_env(number, impl), **ONE_BLAS_THREAD}
+    try:
+        # -I: the installed stub, never a tinytorch/ folder in the working directory.
+        session.run("python", "-I", "-c", "import tinytorch", env=env, silent=True)
+    except CommandFailed:
+        raise VacuityError(
+            f"import tinytorch fails with module {module.label} stubbed (matrix/stub.py), so "
+            f"every test would fail at the import, not at what it checks; make the module's "
+            f"import-time code stub-safe (run `python -m matrix build {number} --stubbed`, "
+            f"install the wheel and import it to see the error)"
+        ) from None
     junit = manifest.root / VACUITY_DIR / f"module-{module.label}.xml"
     # A run that breaks before the end must not leave the previous verdict lying around.
     junit.unlink(missing_ok=True)
     junit.with_suffix(".txt").unlink(missing_ok=True)
     session.run(
         "pytest", "-n", workers, "-q", "--continue-on-collection-errors",
-        f"--junitxml={junit}", module.tests, *pytest_args,
-        env={**checkpoint_env(number, impl), **ONE_BLAS_THREAD},
+        f"--junitxml={junit}", extras_option(impl), module.tests, *pytest_args,
+        env=env,
         # Failing is what every test here must do; what counts is what passed.
         success_codes=[0, 1, 2],
     )  # fmt: skip
     if not junit.exists():
         raise VacuityError(f"pytest wrote no JUnit XML for {module.tests}; the check did not run")
-    result = Vacuity(module.label, module.tests, tests_not_failing(junit))
+    counts = read_junit(junit)
+    result = Vacuity(
+        module.label,
+        module.tests,
+        judged=sum(counts.files.values()),
+        vacuous=tuple(tests_not_failing(junit)),
+        unjudged=tuple(counts.uncollectable),
+    )
     write_atomically(junit.with_suffix(".txt"), "\n".join(result.lines) + "\n")
     return result
 
@@ -89,5 +120,10 @@ def run_vacuity(session: nox.Session, manifest: Manifest, number: int, pyproject
     if result.vacuous:
         session.error(
             f"{len(result.vacuous)} test(s) in {result.suite} do not fail with module "
-            f"{result.module} emptied: they do not test it"
+            f"{result.module} stubbed: they do not test it"
+        )
+    if result.unjudged or not result.judged:
+        session.error(
+            f"{result.suite}: {len(result.unjudged)} file(s) could not be collected and "
+            f"{result.judged} test(s) ran, so the suite was not judged test by test"
         )

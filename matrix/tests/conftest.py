@@ -67,9 +67,9 @@ def edit_manifest():
 def fake_repo_with_tools(fake_repo: Path) -> Path:
     """The fake repo plus this repo's noxfile, matrix tool and guard test, ready for `nox`."""
     shutil.copyfile(REPO_ROOT / "noxfile.py", fake_repo / "noxfile.py")
-    shutil.copyfile(
-        REPO_ROOT / "tests/test_checkpoint_guard.py", fake_repo / "tests/test_checkpoint_guard.py"
-    )
+    for path in ("tests/test_checkpoint_guard.py", "tests/conftest.py"):
+        shutil.copyfile(REPO_ROOT / path, fake_repo / path)
+    shutil.copytree(REPO_ROOT / "tests/support", fake_repo / "tests/support")
     for source in (REPO_ROOT / "matrix").glob("*.py"):
         shutil.copyfile(source, fake_repo / "matrix" / source.name)
     (fake_repo / "tests/01_alpha/test_alpha.py").write_text(

@@ -46,7 +46,7 @@ def test_misplaced_test_is_no_go_confirmed_then_go_once_moved(fake_repo_for_gate
     # 6 guard tests; then at 01 test_alpha and the uncollectable file, at 02 all three.
     assert "| 01 | failed | 7/1/0 | `tests/01_alpha/test_uses_beta.py` |" in report
     assert "| 02 | passed | 9/0/0 | `tests/01_alpha/test_uses_beta.py` |" in report
-    assert "| vacuity 01 | passed (every test fails with the module emptied) |" in report
+    assert "| vacuity 01 | passed (every test fails with the module stubbed) |" in report
     assert "| lint | passed |" in report
 
     git(root, "mv", "tests/01_alpha/test_uses_beta.py", "tests/02_beta/test_uses_beta.py")
@@ -58,7 +58,7 @@ def test_misplaced_test_is_no_go_confirmed_then_go_once_moved(fake_repo_for_gate
     # Net of both commits the file was added to tests/02_beta: checkpoint 02 only.
     assert "| 02 | passed | 9/0/0 | `tests/02_beta/test_uses_beta.py` |" in report
     assert "Skipped: checkpoint(s) 01: no changed file reaches them" in report
-    assert "| vacuity 02 | passed (every test fails with the module emptied) |" in report
+    assert "| vacuity 02 | passed (every test fails with the module stubbed) |" in report
 
 
 # Nine real checkpoints (about two minutes on two cores); the default 300 s is for one test.
@@ -79,6 +79,6 @@ def test_new_module_09_is_gated_for_real(tmp_path):
     assert rows[8].endswith(
         "| `matrix/modules.toml`, `tests/09_spatial/test_spatial.py`, `tinytorch/core/spatial.py` |"
     )
-    assert "| vacuity 09 | passed (every test fails with the module emptied) |" in report
+    assert "| vacuity 09 | passed (every test fails with the module stubbed) |" in report
     assert "| lint | passed |" in report
     assert "| `tinytorch/core/spatial.py` | 09 | module 09 code |" in report

@@ -28,7 +28,7 @@ def result(**changes) -> GateResult:
             CheckpointOutcome(3, "passed", counts=SuiteCount(20, 0, 0)),
         ],
         "checks": [
-            CheckOutcome("vacuity 02", "passed", "every test fails with the module emptied"),
+            CheckOutcome("vacuity 02", "passed", "every test fails with the module stubbed"),
             CheckOutcome("lint", "passed"),
         ],
     }
@@ -57,7 +57,7 @@ and every later one).
 
 | check | result |
 |---|---|
-| vacuity 02 | passed (every test fails with the module emptied) |
+| vacuity 02 | passed (every test fails with the module stubbed) |
 | lint | passed |
 | misplaced tests | none |
 
@@ -101,7 +101,7 @@ def test_failures_vacuous_tests_and_misplaced_files_are_each_a_reason():
     assert gate.verdict == "NO-GO"
     assert gate.blockers() == [
         "checkpoint 02: failed; failing: `t.a::x`",
-        "vacuity 02: 1 vacuous test(s), passing with the module emptied: "
+        "vacuity 02: 1 vacuous test(s), passing with the module stubbed: "
         "`tests.02_beta.test_beta::test_v`",
         "lint: failed (its output is in reports/gate-nox.log)",
         "misplaced test: tests/02_beta/test_gamma.py imports tinytorch.core.gamma (module 03, "
@@ -112,7 +112,7 @@ def test_failures_vacuous_tests_and_misplaced_files_are_each_a_reason():
     assert text.startswith("## Gate: NO-GO\n")
     assert "| 02 | failed | 9/1/1 | `tests/02_beta/test_beta.py` |\n" in text
     assert "| vacuity 02 | failed: 1 vacuous (listed below) |\n" in text
-    assert "Vacuous in vacuity 02 (they pass with the module emptied):\n\n" in text
+    assert "Vacuous in vacuity 02 (they pass with the module stubbed):\n\n" in text
     assert "- `tests.02_beta.test_beta::test_v`\n" in text
     assert "| misplaced tests | 1 found (listed below) |\n" in text
     assert "### Misplaced tests\n\n- tests/02_beta/test_gamma.py imports" in text

@@ -169,5 +169,5 @@ def test_gate_with_impl_reports_the_failing_checkpoint_and_which_code(fake_repo_
     assert text.startswith("## Gate: NO-GO\n")
     assert f"; implementation: {learner / 'tinytorch'} (module files sha256 `" in text
     assert "- checkpoint 02: failed; failing: `tests.02_beta.test_beta::test_beta`\n" in text
-    assert "| vacuity 02 | passed (every test fails with the module emptied) |" in text
+    assert "| vacuity 02 | passed (every test fails with the module stubbed) |" in text
     assert "| lint | passed |" in text

@@ -6,7 +6,7 @@ import pytest
 
 from matrix.manifest import load_manifest
 from matrix.report import write_report
-from matrix.results import CheckpointRun, SuiteCount, read_junit, save_run
+from matrix.results import CheckpointRun, ExtrasCount, SuiteCount, read_junit, save_run
 from matrix.tests.repo_helpers import nox
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
@@ -26,13 +26,44 @@ JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 def test_junit_is_counted_per_suite(tmp_path):
     path = tmp_path / "junit.xml"
     path.write_text(JUNIT)
-    suites, trouble = read_junit(path)
-    assert suites == {
+    counts = read_junit(path)
+    assert counts.suites == {
         "guard": SuiteCount(1, 0, 0, 0.5),
         "01_alpha": SuiteCount(1, 1, 0, 1.5),
         "02_beta": SuiteCount(0, 1, 1, 2.0),
     }
-    assert trouble == "timed out"
+    assert counts.trouble == "timed out"
+    assert counts.files == {
+        "tests/test_checkpoint_guard.py": 1,
+        "tests/01_alpha/test_alpha.py": 2,
+        "tests/02_beta/test_beta.py": 2,
+    }
+
+
+TIERS_AND_COLLECTION = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest">
+  <testcase classname="" name="tests.01_alpha.test_broken" time="0">
+    <error message="collection failure">SyntaxError</error></testcase>
+  <testcase classname="tests.01_alpha.test_alpha" name="test_course" time="0.5"/>
+  <testcase classname="tests.01_alpha.test_extras" name="test_has" time="0.1">
+    <properties><property name="tier" value="extra"/></properties></testcase>
+  <testcase classname="tests.01_alpha.test_extras" name="test_lacks" time="0">
+    <properties><property name="tier" value="extra"/></properties>
+    <skipped message="extra missing: no_grad (no_grad())"/></testcase>
+  <testcase classname="tests.01_alpha.test_extras" name="test_wrong" time="0">
+    <properties><property name="tier" value="extra"/></properties>
+    <failure message="assert 1 == 2"/></testcase>
+</testsuite></testsuites>
+"""
+
+
+def test_extras_are_counted_apart_and_uncollectable_files_charged_to_their_suite(tmp_path):
+    path = tmp_path / "junit.xml"
+    path.write_text(TIERS_AND_COLLECTION)
+    counts = read_junit(path)
+    assert counts.suites == {"01_alpha": SuiteCount(1, 1, 0, 0.5)}
+    assert counts.extras == ExtrasCount(passed=1, failed=1, missing=1)
+    assert counts.uncollectable == ["tests/01_alpha/test_broken.py"]
 
 
 def test_crashed_worker_is_named(tmp_path):
@@ -42,7 +73,7 @@ def test_crashed_worker_is_named(tmp_path):
         "<failure message=\"worker 'gw0' crashed while running 'x'\"/></testcase>"
         "</testsuite></testsuites>"
     )
-    assert read_junit(path)[1] == "crashed"
+    assert read_junit(path).trouble == "crashed"
 
 
 def test_every_checkpoint_has_a_row(fake_repo):
@@ -69,15 +100,18 @@ def test_every_checkpoint_has_a_row(fake_repo):
         "guard",
         "01_alpha",
         "02_beta",
+        "extras",
     ]
-    assert lines[2].split() == ["01", "-", "-", "not", "run", "-", "-", "-", "-", "-"]
+    assert lines[2].split() == ["01", "-", "-", "not", "run", "-", "-", "-", "-", "-", "-"]
     assert lines[3].split()[:6] == ["02", "3.12", "-", "install", "failed:", "uv"]
-    assert lines[-1] == "matrix: 0 passed, 0 failed, 0 skipped"
+    assert lines[-1] == (
+        "matrix: 0 passed, 0 failed, 0 skipped (course API); extras: 0 passed, 0 failed, 0 missing"
+    )
     assert green is False
     document = json.loads((fake_repo / "reports/matrix.json").read_text())
     assert [row["status"] for row in document["rows"]] == ["not run", "install failed"]
     markdown = (fake_repo / "reports/matrix.md").read_text()
-    assert "| 02 | 3.12 | - | install failed: uv exited 1 | 0.5s | - | - | - | - |" in markdown
+    assert "| 02 | 3.12 | - | install failed: uv exited 1 | 0.5s | - | - | - | - | - |" in markdown
 
 
 def test_counts_and_closing_line(fake_repo, monkeypatch, tmp_path):
@@ -97,12 +131,15 @@ def test_counts_and_closing_line(fake_repo, monkeypatch, tmp_path):
                     "guard": SuiteCount(2, 0, 0, 0.1),
                     "01_alpha": SuiteCount(passed, 0, 1, 1.0),
                 },
+                extras=ExtrasCount(passed=number, missing=1),
             ),
         )
     text, green = write_report(manifest)
     assert green is True
     assert "3/0/1 1.0s" in text
-    assert text.splitlines()[-1] == "matrix: 12 passed, 0 failed, 2 skipped"
+    assert text.splitlines()[-1] == (
+        "matrix: 12 passed, 0 failed, 2 skipped (course API); extras: 3 passed, 0 failed, 2 missing"
+    )
     assert summary.read_text() == (fake_repo / "reports/matrix.md").read_text()
 
 
@@ -127,6 +164,21 @@ def test_checkpoint_session_records_how_it_ended(fake_repo_with_tools, test_body
     assert row[0] == "01"
     assert row[2].count(".") >= 1, "the numpy version the run used"
     assert " ".join(row[3:5]).startswith(status), report.stdout
+
+
+def test_uncollectable_file_counts_the_tests_it_held(fake_repo_with_tools):
+    tests = fake_repo_with_tools / "tests/01_alpha"
+    (tests / "test_more.py").write_text(
+        "import pytest\n\n\n@pytest.mark.parametrize('n', [1, 2, 3])\n"
+        "def test_a(n):\n    assert n\n\n\ndef test_b():\n    assert 1\n"
+    )
+    assert nox(fake_repo_with_tools, "-s", "module01").returncode == 0
+    (tests / "test_more.py").write_text((tests / "test_more.py").read_text() + "def (:\n")
+    assert nox(fake_repo_with_tools, "-s", "module01").returncode != 0
+    report = nox(fake_repo_with_tools, "-s", "report").stdout
+    # The reference run before held 4 tests there; the digest changed, so: read from source.
+    assert "tests/01_alpha/test_more.py could not be collected (at least 2 tests lost)" in report
+    assert "1/2/0" in report.splitlines()[2]
 
 
 def test_install_failure_is_a_row_not_a_gap(fake_repo_with_tools):

@@ -8,12 +8,37 @@ from matrix.layering import importlinter_config
 from matrix.manifest import load_manifest
 from matrix.tests.repo_helpers import nox
 
+# Module 01 with a function: its stub keeps the constant, so only a call can fail.
+ALPHA_MODULE = """\
+ALPHA = 1
+
+
+def alpha():
+    return ALPHA
+"""
 SUITE = """\
-from tinytorch.core.alpha import ALPHA
+from tinytorch.core.alpha import alpha
 
 
 def test_depends_on_alpha():
+    assert alpha() == 1
+"""
+CONSTANT_ONLY = """\
+from tinytorch.core.alpha import ALPHA
+
+
+def test_reads_a_constant_the_stub_keeps():
     assert ALPHA == 1
+"""
+BROKEN_AT_IMPORT = """\
+ALPHA = 1
+
+
+def alpha():
+    return ALPHA
+
+
+ALPHA_TWICE = alpha() * 2
 """
 VACUOUS = """\
 def test_proves_nothing_about_alpha():
@@ -21,21 +46,53 @@ def test_proves_nothing_about_alpha():
 """
 
 
+def with_suite(root, *tests, module=ALPHA_MODULE):
+    (root / "tinytorch/core/alpha.py").write_text(module)
+    for name, text in tests:
+        (root / "tests/01_alpha" / name).write_text(text)
+    return root
+
+
 def test_suite_that_needs_its_module_passes_the_check(fake_repo_with_tools):
-    (fake_repo_with_tools / "tests/01_alpha/test_alpha.py").write_text(SUITE)
-    run = nox(fake_repo_with_tools, "-s", "vacuity01")
+    root = with_suite(fake_repo_with_tools, ("test_alpha.py", SUITE))
+    run = nox(root, "-s", "vacuity01")
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "vacuity of module 01 (tests/01_alpha): 0 not failing" in run.stdout
+    expected = "vacuity of module 01 (tests/01_alpha): 1 tests judged, 0 not failing"
+    assert expected in run.stdout
 
 
 def test_vacuous_test_is_named_and_fails_the_check(fake_repo_with_tools):
-    (fake_repo_with_tools / "tests/01_alpha/test_alpha.py").write_text(SUITE)
-    (fake_repo_with_tools / "tests/01_alpha/test_other.py").write_text(VACUOUS)
-    run = nox(fake_repo_with_tools, "-s", "vacuity01")
+    root = with_suite(
+        fake_repo_with_tools,
+        ("test_alpha.py", SUITE),
+        ("test_other.py", VACUOUS),
+        ("test_constant.py", CONSTANT_ONLY),
+    )
+    run = nox(root, "-s", "vacuity01")
     assert run.returncode != 0
-    assert "1 not failing" in run.stdout
+    assert "3 tests judged, 2 not failing" in run.stdout
     assert "vacuous: tests.01_alpha.test_other::test_proves_nothing_about_alpha" in run.stdout
-    assert "do not fail with module 01 emptied" in run.stdout + run.stderr
+    assert "vacuous: tests.01_alpha.test_constant::test_reads_a_constant_the_stub_keeps" in (
+        run.stdout
+    )
+    assert "do not fail with module 01 stubbed" in run.stdout + run.stderr
+
+
+def test_uncollectable_file_is_not_judged_and_fails_the_check(fake_repo_with_tools):
+    root = with_suite(
+        fake_repo_with_tools, ("test_alpha.py", SUITE), ("test_broken.py", "def test_x(:\n")
+    )
+    run = nox(root, "-s", "vacuity01")
+    assert run.returncode != 0
+    assert "not collected: tests/01_alpha/test_broken.py" in run.stdout
+    assert "the suite was not judged test by test" in run.stdout + run.stderr
+
+
+def test_stub_that_breaks_the_import_is_refused(fake_repo_with_tools):
+    root = with_suite(fake_repo_with_tools, ("test_alpha.py", SUITE), module=BROKEN_AT_IMPORT)
+    run = nox(root, "-s", "vacuity01")
+    assert run.returncode != 0
+    assert "import tinytorch fails with module 01 stubbed" in run.stdout + run.stderr
 
 
 def lint_imports(root):
