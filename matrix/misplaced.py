@@ -6,11 +6,15 @@ cannot even be imported there: it belongs in the folder of the highest module it
 
 Found statically, by parsing each file with `ast` (no code runs): `import tinytorch.core.X`,
 `from tinytorch.core.X import ...`, `from tinytorch.core import X`, any other package path
-the manifest lists (`tinytorch.data.loader` is a file of module 08), and a literal name given
-to `importlib.import_module`, `__import__` or `pytest.importorskip`. Importing a.b.c runs a,
-a.b and a.b.c, so the module an import needs is the highest owner along that path. A finding
+the manifest lists (`tinytorch.data.loader` is a file of module 08), a literal name given
+to `importlib.import_module`, `__import__` or `pytest.importorskip`, and the suites' own
+stand-ins: `from course_api import DataLoader` (module 08, by course_api's COURSE_API table),
+`from reference_extras import no_grad` (its EXTRA_NAMES) and `name_in("tinytorch.x", ...)`.
+Importing a.b.c runs a, a.b and a.b.c, so the module an import needs is the highest owner
+along that path. A finding
 is "confirmed" when the JUnit XML of checkpoint NN's latest run shows the file failing to be
-collected for a missing module; otherwise it is "static only".
+collected for a missing module, or its tests failing for a course-API module that is not
+installed; otherwise it is "static only".
 
     python -m matrix misplaced      # prints the findings; exit status 1 if there are any
 """
@@ -23,13 +27,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from matrix.manifest import Manifest
+from matrix.results import file_of
 
 CONFIRMED = "confirmed"
 STATIC_ONLY = "static only"
 # Calls that import the module named by their first (literal) argument.
-IMPORTING_CALLS = {"import_module", "__import__", "importorskip"}
+IMPORTING_CALLS = {"import_module", "__import__", "importorskip", "name_in"}
 COLLECTION_FAILURE = "collection failure"
 MISSING_MODULE = "No module named"
+# tests/support/course_api.py: how a test says it lacks a module that is not installed.
+NOT_INSTALLED = " is not installed, so "
+# The suites' stand-in modules and the literal table in each that maps a name to its module.
+STAND_INS = {
+    "course_api": ("tests/support/course_api.py", "COURSE_API"),
+    "reference_extras": ("tests/support/reference_extras.py", "EXTRA_NAMES"),
+}
 
 
 @dataclass(frozen=True)
@@ -93,12 +105,38 @@ def known_part(owners: dict[str, int], dotted: str) -> str:
     return dotted
 
 
-def imported_names(tree: ast.AST) -> list[tuple[str, int]]:
+def stand_in_paths(root: Path) -> dict[str, dict[str, str]]:
+    """Stand-in module -> {name: the tinytorch module it stands for}, read from the literal
+    tables of tests/support (no code runs); a stand-in module that is absent maps nothing."""
+    paths: dict[str, dict[str, str]] = {}
+    for stand_in, (file, table) in STAND_INS.items():
+        paths[stand_in] = {}
+        source = root / file
+        if not source.is_file():
+            continue
+        for node in ast.parse(source.read_bytes(), filename=str(source)).body:
+            if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == table:
+                value = ast.literal_eval(node.value)
+                if table == "COURSE_API":  # slug -> (number, names)
+                    paths[stand_in] = {
+                        name: f"tinytorch.core.{slug}"
+                        for slug, (_, names) in value.items()
+                        for name in names
+                    }
+                else:  # name -> (module path, feature)
+                    paths[stand_in] = {name: path for name, (path, _) in value.items()}
+    return paths
+
+
+def imported_names(tree: ast.AST, stand_ins: dict[str, dict[str, str]]) -> list[tuple[str, int]]:
     """Every absolute module name the file imports, with its line."""
     names = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module in stand_ins:
+            table = stand_ins[node.module]
+            names += [(table[a.name], node.lineno) for a in node.names if a.name in table]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             # `from a import b` imports a, and a.b too when b is a submodule.
             names += [(node.module, node.lineno)]
@@ -125,11 +163,13 @@ def _call_name(function: ast.expr) -> str | None:
     return None
 
 
-def imports_above(path: Path, owners: dict[str, int], folder: int) -> tuple[Import, ...]:
+def imports_above(
+    path: Path, owners: dict[str, int], folder: int, stand_ins: dict[str, dict[str, str]]
+) -> tuple[Import, ...]:
     tree = ast.parse(path.read_bytes(), filename=str(path))
     # Keyed by (module name, line): `from a.b import C` yields a.b and a.b.C, one import.
     above: dict[tuple[str, int], Import] = {}
-    for name, line in imported_names(tree):
+    for name, line in imported_names(tree, stand_ins):
         number = needed_module(owners, name)
         if number is not None and number > folder:
             known = known_part(owners, name)
@@ -148,13 +188,14 @@ def imports_above(path: Path, owners: dict[str, int], folder: int) -> tuple[Impo
 def find_misplaced(manifest: Manifest) -> tuple[list[Misplaced], list[str]]:
     """Findings for every .py file under tests/NN_*/, and the files that could not be parsed."""
     owners = module_owners(manifest)
+    stand_ins = stand_in_paths(manifest.root)
     findings, unparsable = [], []
     for module in manifest.modules:
         folder = manifest.root / module.tests
         for path in sorted(folder.rglob("*.py")):
             relative = path.relative_to(manifest.root).as_posix()
             try:
-                above = imports_above(path, owners, module.number)
+                above = imports_above(path, owners, module.number, stand_ins)
             except SyntaxError as error:
                 unparsable.append(f"{relative} (line {error.lineno}: {error.msg})")
                 continue
@@ -167,14 +208,14 @@ def find_misplaced(manifest: Manifest) -> tuple[list[Misplaced], list[str]]:
 
 
 def collection_failures(junit: Path) -> set[str]:
-    """Test files a JUnit XML shows failing to be collected for a missing module."""
+    """Test files a JUnit XML shows failing for a missing module: at collection, or test by
+    test through the course-API stand-ins."""
     failed = set()
     for case in ElementTree.parse(junit).getroot().iter("testcase"):
-        for error in case.findall("error"):
-            text = (error.get("message") or "") + (error.text or "")
-            if COLLECTION_FAILURE in text and MISSING_MODULE in text:
-                # pytest names an uncollectable file by its dotted path: tests.05_x.test_y
-                failed.add(case.get("name", "").replace(".", "/") + ".py")
+        for problem in case.findall("error") + case.findall("failure"):
+            text = (problem.get("message") or "") + (problem.text or "")
+            if (COLLECTION_FAILURE in text and MISSING_MODULE in text) or NOT_INSTALLED in text:
+                failed.add(file_of(case))
     return failed
 
 

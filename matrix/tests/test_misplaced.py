@@ -118,6 +118,48 @@ def tree_with_the_audit_blocker(tmp_path):
     return root
 
 
+STAND_IN_FORMS = {
+    "course-API stand-in": (
+        "from course_api import DataLoader, Tensor\n",
+        [("tinytorch.core.dataloader", 1, 8)],
+    ),
+    "re-export by path": (
+        'from course_api import name_in\n\nLoader = name_in("tinytorch.data.loader", "X")\n',
+        [("tinytorch.data.loader", 3, 8)],
+    ),
+    "an extra's stand-in": (
+        "from reference_extras import no_grad\n",
+        [("tinytorch.core.autograd", 1, 5)],
+    ),
+    "stand-ins of its own checkpoint": ("from course_api import Linear, Tensor\n", []),
+}
+
+
+@pytest.mark.parametrize(("source", "expected"), STAND_IN_FORMS.values(), ids=STAND_IN_FORMS.keys())
+def test_suite_stand_ins_are_read_as_imports(tmp_path, source, expected):
+    root = copy_of_this_tree(tmp_path / "tree")
+    (root / "tests/03_layers/test_stand_in.py").write_text(source)
+    findings, _ = find_misplaced(load_manifest(root))
+    found = [(i.name, i.line, i.module) for f in findings for i in f.imports]
+    assert found == expected
+
+
+def test_failures_for_a_module_not_installed_confirm(tree_with_the_audit_blocker, tmp_path):
+    (tree_with_the_audit_blocker / BLOCKER).write_text(
+        "from course_api import DataLoader\n\n\ndef test_x():\n    assert DataLoader(1)\n"
+    )
+    findings, _ = find_misplaced(load_manifest(tree_with_the_audit_blocker))
+    junit = tmp_path / "checkpoint-05.xml"
+    junit.write_text(
+        '<testsuites><testsuite><testcase classname="tests.05_autograd.'
+        'test_dataloader_tensor_integration" name="test_x"><failure message="course API name '
+        "missing: tinytorch.core.dataloader is not installed, so 'DataLoader' is missing\"/>"
+        "</testcase></testsuite></testsuites>"
+    )
+    evidence = {f.path: f.evidence for f in confirm(findings, lambda number: junit)}
+    assert evidence[BLOCKER] == "confirmed: checkpoint 05 could not import it"
+
+
 def test_this_tree_has_no_misplaced_test():
     findings, unparsable = find_misplaced(load_manifest())
     assert (findings, unparsable) == ([], [])
