@@ -4,7 +4,7 @@ nox                  every checkpoint, then the report
 nox -j auto          the same, checkpoints side by side
 nox -s module03      checkpoint 03 only: modules 01..03 installed, suites 01..03 run
 nox -s report        the checkpoint x suite table of the latest runs
-nox -s vacuity03     suite 03 against checkpoint 03 with module 03 emptied: all must fail
+nox -s vacuity03     suite 03 against checkpoint 03 with module 03 stubbed: every test must fail
 nox -s milestone     the newest checkpoint learns scikit-learn's digits (>= 95%)
 nox -s bench         speed and memory, as ratios to baselines measured in the same run
 nox -s audit         per module: tests per bug category, coverage, vacuous and misplaced tests
@@ -59,7 +59,7 @@ def _register_module_sessions(number: int) -> None:
     checkpoint.__doc__ = (
         f"Checkpoint {number:02d}: install modules 01..{number:02d}, run suites 01..{number:02d}."
     )
-    vacuity.__doc__ = f"Suite {number:02d} with module {number:02d} emptied: every test must fail."
+    vacuity.__doc__ = f"Suite {number:02d} with module {number:02d} stubbed: every test must fail."
     nox.session(name=f"module{number:02d}", python=None, allow_parallel=True)(checkpoint)
     nox.session(name=f"vacuity{number:02d}", python=None, allow_parallel=True)(vacuity)
 

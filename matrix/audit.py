@@ -11,7 +11,8 @@ For every module N of the manifest, in one nox environment, one checkpoint after
    copies of module N's own files (the manifest's paths under site-packages). Suite N only:
    later suites exercise module N too, but crediting them would hide gaps in its own suite;
 4. the vacuity check (matrix/vacuity.py `check_vacuity`): suite N against checkpoint N with
-   module N emptied; every test that does not fail is vacuous.
+   module N stubbed; every test that does not fail is vacuous, every file that cannot be
+   collected is named too (its tests were not judged).
 
 Then misplaced tests (matrix/misplaced.py `find_misplaced`) and the seed audit's integration
 points and named missing tests, each mapped to the module-05 tests that answer it
@@ -559,7 +560,7 @@ def summary_lines(audit: Audit) -> list[str]:
             f"coverage); tests in a bug category: {every}"
         )
     lines += [
-        f"**Vacuous tests**: {vacuous} (suite N against checkpoint N with module N emptied; "
+        f"**Vacuous tests**: {vacuous} (suite N against checkpoint N with module N stubbed; "
         f"{vacuity_checked} of {len(modules)} modules checked)",
         "**Misplaced tests**: "
         + str(len(audit.misplaced))
@@ -604,7 +605,7 @@ def render_markdown(audit: Audit) -> str:
         "",
         "Suite N at checkpoint N. Coverage: the installed copies of module N's own files "
         "(matrix/modules.toml) under suite N only, lines and branches. Vacuous: tests of suite "
-        "N that do not fail with module N emptied (must be 0).",
+        "N that do not fail with module N stubbed (must be 0).",
         "",
         markdown_table(module_rows(audit)),
         "",
@@ -864,10 +865,9 @@ def measure_module(
         )
 
         step = "vacuity"
-        # No xdist workers: with module N emptied most of suite N fails at collection, and
-        # starting workers (each importing the suite) costs more than they save here.
-        vacuity = check_vacuity(session, manifest, number, pyproject, workers="0", impl=impl)
-        result.vacuous = vacuity.vacuous
+        vacuity = check_vacuity(session, manifest, number, pyproject, impl=impl)
+        unjudged = [f"{file} (not collected)" for file in vacuity.unjudged]
+        result.vacuous = [*vacuity.vacuous, *unjudged]
     except CommandFailed as error:
         result.failure = f"{step}: {error.reason or 'command failed'} (see the session log)"
     except (AuditError, BuildError, ImplError, VacuityError) as error:

@@ -1,9 +1,13 @@
-"""Module 02 (Activations): the contract of API.md section "02 Activations", at every checkpoint.
+"""Module 02 (Activations), course API: API.md section "02 Activations", at every checkpoint.
 
 Checkpoint 02 holds modules 01..02; these tests run again at every later checkpoint, where
-module 05 has turned autograd on. Only what autograd changes on purpose (the requires_grad of
-results whose inputs require grad) is asserted for whichever state is in force; see
-``autograd_loaded``.
+module 05 has turned autograd on. What autograd changes on purpose (the requires_grad of
+results, backward) is asserted for whichever state is in force; see ``autograd_loaded``.
+Every test goes through an activation, so each one fails when module 02 is a stub.
+
+Only course-API names and behaviours are used here. The reference's extras (float64 mode,
+reprs, exact error wording, the op hook, behaviours API.md leaves open such as the TypeError
+for a non-Tensor input or silence of numpy at the float32 extremes) are in test_extras.py.
 
 Expected values are worked out by hand or from the formula in plain float64 numpy, never by
 calling the code under test. Tolerances are stated in units of float32's machine epsilon
@@ -15,27 +19,39 @@ import warnings
 
 import numpy as np
 import pytest
+from course_api import GELU, ReLU, Sigmoid, Softmax, Tanh, Tensor
+from gradients import assert_gradients_match
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from tinytorch_testing import (
     EPS,
     F32,
-    F64,
     SETTINGS,
     autograd_loaded,
     check,
-    record_from_op,
     ref_gelu,
     ref_sigmoid,
     ref_softmax,
 )
 
-from tinytorch.core.activations import GELU, ReLU, Sigmoid, Softmax, Tanh
-from tinytorch.core.tensor import Tensor, default_dtype
+CLASSES = {"ReLU": ReLU, "Sigmoid": Sigmoid, "Tanh": Tanh, "GELU": GELU, "Softmax": Softmax}
+ELEMENTWISE_NAMES = ("ReLU", "Sigmoid", "Tanh", "GELU")
+# float64 references by class name (Softmax along the last axis).
+REFERENCE = {
+    "ReLU": lambda x: np.maximum(np.asarray(x, dtype=np.float64), 0.0),
+    "Sigmoid": ref_sigmoid,
+    "Tanh": lambda x: np.tanh(np.asarray(x, dtype=np.float64)),
+    "GELU": ref_gelu,
+    "Softmax": ref_softmax,
+}
 
-ACTIVATIONS = [ReLU, Sigmoid, Tanh, GELU, Softmax]
-ELEMENTWISE = [ReLU, Sigmoid, Tanh, GELU]
+
+def each(names=tuple(CLASSES)):
+    """The activation classes (course-API stand-ins) as parameters, with their names as ids."""
+    return [pytest.param(name, CLASSES[name], id=name) for name in names]
+
+
 # Any finite float32 array of up to 3 axes of up to 5.
 FINITE_FLOAT32_ARRAYS = hnp.arrays(
     np.float32,
@@ -44,39 +60,64 @@ FINITE_FLOAT32_ARRAYS = hnp.arrays(
 )
 
 
+def quietly():
+    """numpy's floating-point warnings off, for inputs whose intermediates overflow float32
+    whatever the formula (1.702 * 3e38, 3e38 - (-3e38)): API.md asks for finite outputs there,
+    not for silence, and pyproject turns every warning into an error. Silence is an extra."""
+    return np.errstate(all="ignore")
+
+
 # =========================================================================================
-# (a) modules 01..N-1 still work
+# (a) module 01 still works, each result fed through an activation
 # =========================================================================================
 
 
 class TestPriorStackStillWorking:
-    """Module 01 (Tensor), re-proved with hand-worked values."""
+    """Module 01 (Tensor), re-proved with hand-worked values and fed through module 02."""
 
     def test_creation_is_float32(self):
         t = Tensor([[1, 2], [3, 4]])
         check(t, [[1.0, 2.0], [3.0, 4.0]])
         assert t.shape == (2, 2)
         assert t.size == 4
+        check(ReLU()(t), [[1.0, 2.0], [3.0, 4.0]], rtol=0)
 
     def test_arithmetic_and_broadcasting(self):
         a = Tensor([[1.0, 2.0], [3.0, 4.0]])
-        check(a * 2 - Tensor([1.0, 10.0]), [[1.0, -6.0], [5.0, -2.0]])
-        check(1 - a / 4, [[0.75, 0.5], [0.25, 0.0]])
+        shifted = a * 2 - Tensor([1.0, 10.0])
+        check(shifted, [[1.0, -6.0], [5.0, -2.0]])
+        check(ReLU()(shifted), [[1.0, 0.0], [5.0, 0.0]], rtol=0)
+        reflected = 1 - a / 4
+        check(reflected, [[0.75, 0.5], [0.25, 0.0]])
+        # tanh(0) = 0 exactly; tanh is odd
+        check(Tanh()(reflected - 0.25), np.tanh([[0.5, 0.25], [0.0, -0.25]]), rtol=4 * EPS)
 
     def test_matmul_by_hand(self):
-        check(Tensor([[1, 2], [3, 4]]) @ Tensor([[5, 6], [7, 8]]), [[19.0, 22.0], [43.0, 50.0]])
+        product = Tensor([[1, 2], [3, 4]]) @ Tensor([[5, 6], [7, 8]])
+        check(product, [[19.0, 22.0], [43.0, 50.0]])
+        # softmax rows: [19, 22] -> [1, e^3] / (1 + e^3); [43, 50] -> [1, e^7] / (1 + e^7)
+        e3, e7 = math.exp(3.0), math.exp(7.0)
+        expected = [[1 / (1 + e3), e3 / (1 + e3)], [1 / (1 + e7), e7 / (1 + e7)]]
+        check(Softmax()(product), expected, rtol=8 * EPS)
 
     def test_reductions_and_exp(self):
         t = Tensor([[1.0, 5.0, 3.0], [-2.0, 0.0, -1.0]])
         check(t.max(axis=1, keepdims=True), [[5.0], [0.0]])
         check(t.sum(axis=0), [-1.0, 5.0, 2.0])
         check(t.mean(), 1.0)
-        check(Tensor([0.0, 1.0]).exp(), [1.0, math.e])
+        rectified = ReLU()(t)  # [[1, 5, 3], [0, 0, 0]]
+        check(rectified.sum(axis=0), [1.0, 5.0, 3.0])
+        check(rectified.max(axis=1, keepdims=True), [[5.0], [0.0]])
+        check(rectified.mean(), 1.5)
+        check(ReLU()(Tensor([0.0, 1.0]).exp()), [1.0, math.e])
 
     def test_results_require_grad_only_with_autograd(self):
         t = Tensor([1.0, 2.0], requires_grad=True)
         assert t.requires_grad is True
         assert (t * 3).requires_grad is autograd_loaded()
+        y = ReLU()(t * 3)
+        check(y, [3.0, 6.0])
+        assert y.requires_grad is autograd_loaded()
 
 
 # =========================================================================================
@@ -85,8 +126,8 @@ class TestPriorStackStillWorking:
 
 
 class TestCommonInterface:
-    @pytest.mark.parametrize("cls", ACTIVATIONS)
-    def test_no_constructor_arguments_and_no_parameters(self, cls):
+    @pytest.mark.parametrize(("name", "cls"), each())
+    def test_no_constructor_arguments_and_no_parameters(self, name, cls):
         act = cls()
         first, second = act.parameters(), act.parameters()
         assert first == []
@@ -95,16 +136,18 @@ class TestCommonInterface:
         assert second == []
         assert act.parameters() == []
 
-    @pytest.mark.parametrize("cls", ACTIVATIONS)
-    def test_calling_is_forward(self, cls):
+    @pytest.mark.parametrize(("name", "cls"), each())
+    def test_calling_is_forward(self, name, cls):
         x = Tensor([[-2.0, -0.5, 0.0], [0.5, 1.0, 3.0]])
         via_call, via_forward = cls()(x), cls().forward(x)
         assert isinstance(via_call, Tensor)
         np.testing.assert_array_equal(via_call.data, via_forward.data)
+        check(via_call, REFERENCE[name](x.data), rtol=8 * EPS)
 
-    @pytest.mark.parametrize("cls", ACTIVATIONS)
+    @pytest.mark.parametrize(("name", "cls"), each())
     @pytest.mark.parametrize("shape", [(5,), (2, 3), (2, 1, 4), (1, 1)])
-    def test_shape_dtype_and_a_new_tensor(self, cls, shape):
+    def test_shape_dtype_and_a_new_tensor(self, name, cls, shape):
+        # API.md, Aliasing: an output never shares memory with its input.
         data = np.linspace(-3.0, 3.0, int(np.prod(shape))).reshape(shape)
         x = Tensor(data)
         y = cls()(x)
@@ -113,44 +156,31 @@ class TestCommonInterface:
         assert y.dtype == F32
         assert not np.shares_memory(y.data, x.data)
         check(x, data)  # the input is unchanged
+        check(y, REFERENCE[name](data), rtol=8 * EPS)
 
     @pytest.mark.parametrize(
         ("cls", "expected"),
-        [(ReLU, 1.5), (Sigmoid, ref_sigmoid(1.5)), (Tanh, math.tanh(1.5)), (GELU, ref_gelu(1.5))],
+        [
+            pytest.param(ReLU, 1.5, id="ReLU"),
+            pytest.param(Sigmoid, ref_sigmoid(1.5), id="Sigmoid"),
+            pytest.param(Tanh, math.tanh(1.5), id="Tanh"),
+            pytest.param(GELU, ref_gelu(1.5), id="GELU"),
+        ],
     )
     def test_elementwise_on_a_0d_tensor(self, cls, expected):
         check(cls()(Tensor(1.5)), expected, rtol=8 * EPS)
 
-    @pytest.mark.parametrize("cls", ACTIVATIONS)
-    def test_empty_tensor(self, cls):
+    @pytest.mark.parametrize(("name", "cls"), each(ELEMENTWISE_NAMES))
+    def test_elementwise_on_an_empty_tensor(self, name, cls):
         y = cls()(Tensor(np.zeros((2, 0))))
         assert y.shape == (2, 0)
         assert y.dtype == F32
 
-    @pytest.mark.parametrize("cls", ACTIVATIONS)
-    def test_float64_mode_computes_in_float64(self, cls):
-        # 0.1 is not a float32 value; only a float64 computation matches to 1e-14.
-        data = np.array([[0.1, -0.7, 2.3]])
-        expected = {
-            ReLU: [[0.1, 0.0, 2.3]],
-            Sigmoid: ref_sigmoid(data),
-            Tanh: np.tanh(data),
-            GELU: ref_gelu(data),
-            Softmax: ref_softmax(data),
-        }[cls]
-        with default_dtype(np.float64):
-            y = cls()(Tensor(data))
-        check(y, expected, dtype=F64, rtol=1e-14)
-
-    @pytest.mark.parametrize("cls", ACTIVATIONS)
-    def test_requires_grad_follows_the_input(self, cls):
+    @pytest.mark.parametrize(("name", "cls"), each())
+    def test_requires_grad_follows_the_input(self, name, cls):
         x = Tensor([[0.5, -1.0]], requires_grad=True)
         assert cls()(x).requires_grad is autograd_loaded()
         assert cls()(Tensor([[0.5, -1.0]])).requires_grad is False
-
-    @pytest.mark.parametrize("cls", ACTIVATIONS)
-    def test_repr_names_the_class(self, cls):
-        assert repr(cls()) == f"{cls.__name__}()"
 
 
 class TestReLU:
@@ -237,9 +267,12 @@ class TestGELU:
         assert abs(float(y.data[0]) - 0.5 * (1 + math.erf(1 / math.sqrt(2)))) > 4e-3
 
     def test_extremes(self):
+        # 1.702 * 3e38 overflows float32 in any formula; the output must still be exact.
         big = float(np.float32(3e38))  # 3e38 itself is not a float32 value
         x = [1000.0, -1000.0, big, -big, 100.0]
-        check(GELU()(Tensor(x)), [1000.0, 0.0, big, 0.0, 100.0], rtol=0)
+        with quietly():
+            y = GELU()(Tensor(x))
+        check(y, [1000.0, 0.0, big, 0.0, 100.0], rtol=0)
 
     @SETTINGS
     @given(
@@ -307,9 +340,16 @@ class TestSoftmax:
     def test_single_element_is_one(self):
         check(Softmax()(Tensor([[-1234.5]])), [[1.0]], rtol=0)
 
+    @pytest.mark.parametrize("dim", [0, 1, -1])
+    def test_output_along_a_dim_is_new(self, dim):
+        x = Tensor([[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]])
+        y = Softmax()(x, dim=dim)
+        assert not np.shares_memory(y.data, x.data)
+        check(y, ref_softmax(x.data, axis=dim), rtol=4 * EPS)
+
 
 # =========================================================================================
-# numerical stability at the extremes (no warnings, finite, exact)
+# numerical stability at the extremes (finite and exact; API.md: no overflow at +-1000)
 # =========================================================================================
 
 
@@ -372,12 +412,16 @@ class TestNumericalStability:
         check(y, ref_softmax(x32), rtol=4 * EPS)
         np.testing.assert_allclose(y.data, [0.125, 0.25, 0.625], rtol=2e-3)
 
-    def test_softmax_rows_of_extremes_sum_to_one(self):
-        x = np.array([[1e4, -1e4, 0.0], [-3e38, 3e38, 0.0], [-1047.0, -981.0, 1891.0]])
+
+def test_softmax_rows_of_extremes_sum_to_one():
+    # 3e38 - (-3e38) overflows float32 in the max subtraction: finite output, not silence,
+    # is the course API here (silence: test_extras.py).
+    x = np.array([[1e4, -1e4, 0.0], [-3e38, 3e38, 0.0], [-1047.0, -981.0, 1891.0]])
+    with quietly():
         y = Softmax()(Tensor(x))
-        assert np.all(np.isfinite(y.data))
-        np.testing.assert_array_equal(y.data.astype(np.float64).sum(axis=1), [1.0, 1.0, 1.0])
-        check(y, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], rtol=0)
+    assert np.all(np.isfinite(y.data))
+    np.testing.assert_array_equal(y.data.astype(np.float64).sum(axis=1), [1.0, 1.0, 1.0])
+    check(y, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], rtol=0)
 
 
 LOGITS = st.one_of(
@@ -394,8 +438,7 @@ class TestSoftmaxProperty:
         shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=6))
         x = data.draw(hnp.arrays(np.float32, shape, elements=LOGITS))
         dim = data.draw(st.integers(-len(shape), len(shape) - 1))
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
+        with quietly():  # logits of +-3e38 overflow x - max; silence is test_extras.py's
             y = Softmax()(Tensor(x), dim=dim)
         n = shape[dim]
         assert y.shape == shape
@@ -413,65 +456,6 @@ class TestSoftmaxProperty:
         # the n-term float32 sum and one division per entry, (2 n + 4) ulps with margin.
         sums = y.data.astype(np.float64).sum(axis=dim)
         np.testing.assert_allclose(sums, 1.0, rtol=0, atol=(2 * n + 4) * EPS)
-
-
-# =========================================================================================
-# the autograd hook: outputs are recorded through Tensor._from_op under the agreed names
-# =========================================================================================
-
-
-class TestAutogradHook:
-    @pytest.fixture
-    def calls(self, monkeypatch):
-        return record_from_op(monkeypatch, fields=("out", "op", "inputs", "attrs"))
-
-    @pytest.mark.parametrize(
-        ("cls", "op", "expected"),
-        [
-            (ReLU, "relu", [[0.0, 0.0, 2.0]]),
-            (Sigmoid, "sigmoid", ref_sigmoid([[-1.0, 0.0, 2.0]])),
-            (Tanh, "tanh", np.tanh([[-1.0, 0.0, 2.0]])),
-            (GELU, "gelu", ref_gelu([[-1.0, 0.0, 2.0]])),
-        ],
-    )
-    def test_elementwise_op_names(self, calls, cls, op, expected):
-        x = Tensor([[-1.0, 0.0, 2.0]])
-        y = cls()(x)
-        [(out, recorded_op, inputs, attrs)] = calls
-        assert recorded_op == op
-        assert attrs == {}
-        assert len(inputs) == 1
-        assert inputs[0] is x
-        assert isinstance(out, np.ndarray)
-        np.testing.assert_allclose(out, expected, rtol=8 * EPS)
-        check(y, expected, rtol=8 * EPS)
-
-    @pytest.mark.parametrize("dim", [-1, 0, 1])
-    def test_softmax_records_dim(self, calls, dim):
-        x = Tensor([[0.0, math.log(3.0)], [0.0, 0.0]])
-        Softmax()(x, dim=dim)
-        [(out, recorded_op, inputs, attrs)] = calls
-        assert recorded_op == "softmax"
-        # The recorded dim names the same axis (given as is, or made non-negative).
-        assert set(attrs) == {"dim"}
-        assert isinstance(attrs["dim"], int)
-        assert attrs["dim"] % 2 == dim % 2
-        assert inputs[0] is x
-        assert len(inputs) == 1
-        np.testing.assert_allclose(out, ref_softmax(x.data, axis=dim), rtol=4 * EPS)
-
-    def test_softmax_default_dim_is_recorded(self, calls):
-        Softmax()(Tensor([[1.0, 2.0], [3.0, 4.0]]))
-        [(_, _, _, attrs)] = calls
-        assert set(attrs) == {"dim"}
-        assert attrs["dim"] in (-1, 1)
-
-    def test_no_other_operation_is_recorded(self, calls):
-        # The forward is one numpy computation, recorded once (not a chain of Tensor ops that
-        # autograd would differentiate a second time).
-        for cls in ACTIVATIONS:
-            cls()(Tensor([[1.0, -1.0]]))
-        assert [c[1] for c in calls] == ["relu", "sigmoid", "tanh", "gelu", "softmax"]
 
 
 # =========================================================================================
@@ -518,45 +502,83 @@ class TestIntegrationWithTensor:
 
 
 # =========================================================================================
+# with autograd on (checkpoints 05..08): gradients through each activation
+# =========================================================================================
+
+# Away from ReLU's kink at 0 by far more than the finite-difference step (1e-3).
+GRAD_INPUT = np.array([[-1.5, -0.4, 0.3], [0.8, 2.0, -0.05]])
+GRAD_WEIGHTS = np.random.default_rng(20).uniform(-1.0, 1.0, GRAD_INPUT.shape)
+
+
+def activation_calls():
+    """(activation name, Softmax's dim or None) for every activation, with ids."""
+    calls = [pytest.param(name, None, id=name) for name in ELEMENTWISE_NAMES]
+    return calls + [pytest.param("Softmax", dim, id=f"Softmax-{dim}") for dim in (-1, 0)]
+
+
+def activation(name, dim):
+    """(function of a Tensor, float64 reference of it) for an activation_calls() entry."""
+    if dim is None:
+        return CLASSES[name](), REFERENCE[name]
+    return (lambda x: Softmax()(x, dim=dim)), (lambda x: ref_softmax(x, axis=dim))
+
+
+class TestWithAutograd:
+    """Before checkpoint 05 the forward values are what these tests can check; from 05 on the
+    gradients of each activation match float32 central differences of our own, and a
+    gradient never shares memory with the forward's arrays (API.md, Aliasing)."""
+
+    @pytest.mark.parametrize(("name", "dim"), activation_calls())
+    def test_gradient_matches_central_differences(self, name, dim):
+        act, reference = activation(name, dim)
+        check(act(Tensor(GRAD_INPUT)), reference(GRAD_INPUT), rtol=8 * EPS, atol=1e-7)
+        if autograd_loaded():
+            assert_gradients_match(lambda x: (act(x) * Tensor(GRAD_WEIGHTS)).sum(), [GRAD_INPUT])
+
+    @pytest.mark.parametrize(("name", "dim"), activation_calls())
+    def test_gradient_is_a_new_array(self, name, dim):
+        act, reference = activation(name, dim)
+        x = Tensor(GRAD_INPUT, requires_grad=True)
+        y = act(x)
+        check(y, reference(GRAD_INPUT), rtol=8 * EPS, atol=1e-7)
+        assert not np.shares_memory(y.data, x.data)
+        if autograd_loaded():
+            seed = GRAD_WEIGHTS.astype(np.float32)
+            y.backward(seed)
+            assert isinstance(x.grad, np.ndarray)
+            assert x.grad.shape == GRAD_INPUT.shape
+            for other in (seed, y.data, x.data):
+                assert not np.shares_memory(x.grad, other)
+
+    def test_relu_gradient_by_hand(self):
+        # d sum(w * relu(x)) / dx = w where x > 0, else 0
+        x = Tensor([[-1.0, 2.0, 0.5, -3.0]], requires_grad=True)
+        w = np.array([[0.5, -1.0, 2.0, 4.0]])
+        y = ReLU()(x)
+        check(y, [[0.0, 2.0, 0.5, 0.0]])
+        if autograd_loaded():
+            (y * Tensor(w)).sum().backward()
+            np.testing.assert_array_equal(x.grad, [[0.0, -1.0, 2.0, 0.0]])
+
+    def test_sigmoid_and_tanh_gradients_at_zero_by_hand(self):
+        # sigmoid'(0) = 1/4, tanh'(0) = 1
+        x = Tensor([0.0], requires_grad=True)
+        y = Sigmoid()(x) + Tanh()(x)
+        check(y, [0.5])
+        if autograd_loaded():
+            y.sum().backward()
+            np.testing.assert_allclose(x.grad, [1.25], rtol=4 * EPS)
+
+
+# =========================================================================================
 # (d) bad input
 # =========================================================================================
 
 
 class TestBadInput:
-    @pytest.mark.parametrize("cls", ACTIVATIONS)
-    @pytest.mark.parametrize(
-        ("value", "name"),
-        [([1.0, 2.0], "list"), (np.ones(2), "ndarray"), (3.0, "float"), (None, "NoneType")],
-    )
-    def test_non_tensor_input_raises_type_error(self, cls, value, name):
-        with pytest.raises(
-            TypeError, match=rf"{cls.__name__}\.forward expects a Tensor; got {name}"
-        ):
-            cls()(value)
-
-    @pytest.mark.parametrize("cls", ACTIVATIONS)
-    def test_constructor_takes_no_arguments(self, cls):
-        with pytest.raises(TypeError, match="takes no arguments"):
+    @pytest.mark.parametrize(("name", "cls"), each())
+    def test_constructor_takes_no_arguments(self, name, cls):
+        with pytest.raises(TypeError):
             cls(1)
-
-    @pytest.mark.parametrize("dim", [2, -3, 5])
-    def test_softmax_dim_out_of_range_names_dim_and_shape(self, dim):
-        with pytest.raises(IndexError, match=rf"dim {dim} is out of range.*shape \(2, 3\)"):
-            Softmax()(Tensor(np.ones((2, 3))), dim=dim)
-
-    @pytest.mark.parametrize(("dim", "name"), [(1.0, "float"), ("0", "str"), (None, "NoneType")])
-    def test_softmax_dim_must_be_an_int(self, dim, name):
-        with pytest.raises(TypeError, match=f"dim must be an int; got {name}"):
-            Softmax()(Tensor([1.0, 2.0]), dim=dim)
-
-    def test_softmax_of_a_0d_tensor(self):
-        with pytest.raises(ValueError, match=r"at least 1 dimension.*0-d"):
-            Softmax()(Tensor(1.0))
-
-    def test_non_finite_input_follows_ieee_without_warnings(self):
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            assert np.isnan(ReLU()(Tensor([np.nan])).data[0])
-            check(Sigmoid()(Tensor([np.inf, -np.inf])), [1.0, 0.0], rtol=0)
-            check(Tanh()(Tensor([np.inf, -np.inf])), [1.0, -1.0], rtol=0)
-            assert np.all(np.isnan(Softmax()(Tensor([np.inf, 0.0])).data[:1]))
+        # the same class without an argument works
+        check(cls()(Tensor([[2.0]])), REFERENCE[name]([[2.0]]), rtol=8 * EPS)

@@ -1,11 +1,15 @@
-"""Module 04 (Losses): API.md "04 Losses" on top of modules 01..03, checked at every checkpoint.
+"""Module 04 (Losses), course API: API.md "04 Losses" on top of modules 01..03.
 
 The suite runs at checkpoint 04 and again at every later one, where module 05 has turned
 autograd on (importing tinytorch does that): results of operations on tensors that require
 grad (Linear's weights do) then require grad too, and ``backward()`` works. The few behaviours
-autograd changes on purpose are asserted for whichever state is in force; see
-``autograd_loaded``. Every expected value is worked out by hand or from the formula in plain
-float64 numpy, never by calling tinytorch.
+autograd changes on purpose are asserted for whichever state is in force (``autograd_loaded``).
+Every expected value is worked out by hand or from the formula in plain float64 numpy, never
+by calling tinytorch. Checks of modules 01..03 go through a loss, so that each test needs
+module 04. API.md fixes the target forms only for cross-entropy (ints or a Tensor of them):
+MSE and BCE get their targets as Tensors here. The reference's extras (float64 mode, Dense,
+Sequential, error wording, its op hook, input forms and edge cases beyond API.md) are tested
+in test_extras*.py.
 """
 
 import math
@@ -13,64 +17,86 @@ import warnings
 
 import numpy as np
 import pytest
+from course_api import (
+    BinaryCrossEntropyLoss,
+    CrossEntropyLoss,
+    Dropout,
+    Layer,
+    Linear,
+    MSELoss,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    Tensor,
+    log_softmax,
+)
+from gradients import assert_gradients_match
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from tinytorch_testing import (
     F32,
-    F64,
     autograd_loaded,
     check,
-    linear_with,
-    record_from_op,
     ref_bce,
     ref_cross_entropy,
     ref_log_softmax,
     ref_mse,
 )
 
-from tinytorch.core.activations import ReLU, Sigmoid, Softmax, Tanh
-from tinytorch.core.layers import Dense, Dropout, Layer, Linear, Sequential
-from tinytorch.core.losses import BinaryCrossEntropyLoss, CrossEntropyLoss, MSELoss, log_softmax
-from tinytorch.core.tensor import Tensor, default_dtype
-
 LN2 = math.log(2.0)
 # BCE's clip bounds as float32 holds them: 1 - 1e-7 rounds to 1 - 2**-23 there.
 LOW32 = float(np.float32(1e-7))
 HIGH32 = float(np.float32(1 - 1e-7))
-# The operation names module 05 differentiates: module 01's, plus the three module 04 adds.
-KNOWN_OPS = {
-    "add",
-    "sub",
-    "mul",
-    "div",
-    "neg",
-    "pow",
-    "matmul",
-    "getitem",
-    "reshape",
-    "transpose",
-    "sum",
-    "mean",
-    "max",
-    "exp",
-    "log",
-    "sqrt",
-    "log_softmax",
-    "cross_entropy",
-    "clip",
-}
 
 
-def check_loss(loss, expected, dtype=F32, rtol=1e-5, atol=1e-6):
-    """A loss result: a 0-d Tensor of `dtype` holding `expected`."""
+def check_loss(loss, expected, rtol=1e-5, atol=1e-6):
+    """A loss result: a 0-d float32 Tensor holding `expected`."""
     assert isinstance(loss, Tensor), f"a loss must return a Tensor, got {type(loss).__name__}"
     assert loss.shape == ()
-    check(loss, expected, dtype=dtype, rtol=rtol, atol=atol)
+    check(loss, expected, dtype=F32, rtol=rtol, atol=atol)
+
+
+def check_bce(loss, p, t, rtol=1e-5, atol=1e-6):
+    """A BCE result equal to the formula with API.md's clip bounds [1e-7, 1 - 1e-7], read
+    either as float32 holds them (1 - 2**-23 at the top) or as float64 does: API.md fixes the
+    bounds, not the dtype the clip is done in (the reference's own reading is an extras test)."""
+    assert isinstance(loss, Tensor), f"a loss must return a Tensor, got {type(loss).__name__}"
+    assert loss.shape == ()
+    assert loss.dtype == F32
+    value = float(loss.data)
+    readings = [ref_bce(p, t, LOW32, HIGH32), ref_bce(p, t)]
+    assert any(np.isclose(value, r, rtol=rtol, atol=atol) for r in readings), (
+        f"BCE {value!r}, expected {readings[0]!r} (float32 bounds) or {readings[1]!r}"
+    )
+
+
+def check_via_mse(t, expected, rtol=1e-6, atol=0.0):
+    """t (a result of modules 01..03) holds `expected`, and MSELoss reads it: its MSE against
+    zeros is the mean of the squares."""
+    check(t, expected, rtol=rtol, atol=atol)
+    expected = np.asarray(expected, dtype=np.float64)
+    loss = MSELoss()(t, Tensor(np.zeros(expected.shape)))
+    check_loss(loss, np.mean(expected**2), rtol=1e-5, atol=1e-12)
+
+
+def set_linear(weight, bias):
+    """A Linear layer whose parameters hold `weight` and `bias`, written as float32 arrays
+    (the Tensors' own dtype: assigning float64 to a course Tensor's .data would keep float64)."""
+    weight = np.asarray(weight, dtype=np.float32)
+    layer = Linear(weight.shape[0], weight.shape[1])
+    layer.weight.data = weight
+    layer.bias.data = np.asarray(bias, dtype=np.float32)
+    return layer
+
+
+def shares(a, b):
+    return np.shares_memory(np.asarray(a), np.asarray(b))
 
 
 # ===========================================================================================
-# (a) Modules 01..03 still work, with independently worked values
+# (a) Modules 01..03 still work, with independently worked values, read by a loss
 # ===========================================================================================
 
 
@@ -78,82 +104,96 @@ class TestPriorStackStillWorking:
     def test_tensor_arithmetic_matmul_and_reductions(self):
         a = Tensor([[1, 2], [3, 4]])
         b = Tensor([[5, 6], [7, 8]])
-        check(a + b, [[6, 8], [10, 12]])
-        check(1 - a, [[0, -1], [-2, -3]])
-        check(a * b / 2, [[2.5, 6], [10.5, 16]])
-        check(a @ b, [[19, 22], [43, 50]])
-        check(a**2, [[1, 4], [9, 16]])
-        check(a.sum(), 10.0)
-        check(a.mean(axis=0), [2.0, 3.0])
-        check(a.max(axis=1, keepdims=True), [[2.0], [4.0]])
-        check(a[np.arange(2), np.array([1, 0])], [2.0, 3.0])
-        check(Tensor([0.0, 1.0]).exp(), [1.0, math.e])
-        check(Tensor([1.0, math.e]).log(), [0.0, 1.0])
+        check_via_mse(a + b, [[6, 8], [10, 12]])
+        check_via_mse(1 - a, [[0, -1], [-2, -3]])
+        check_via_mse(a * b / 2, [[2.5, 6], [10.5, 16]])
+        check_via_mse(a @ b, [[19, 22], [43, 50]])
+        check_via_mse(a**2, [[1, 4], [9, 16]])
+        check_via_mse(a.sum(), 10.0)
+        check_via_mse(a.mean(axis=0), [2.0, 3.0])
+        check_via_mse(a.max(axis=1, keepdims=True), [[2.0], [4.0]])
+        check_via_mse(a[np.arange(2), np.array([1, 0])], [2.0, 3.0])
+        check_via_mse(Tensor([0.0, 1.0]).exp(), [1.0, math.e])
+        check_via_mse(Tensor([1.0, math.e]).log(), [0.0, 1.0])
 
-    def test_tensor_dtype_and_float64_mode(self):
-        assert Tensor([1, 2]).dtype == F32
-        with default_dtype(np.float64):
-            check(Tensor([1, 2]) / 3, [1 / 3, 2 / 3], dtype=F64, rtol=1e-15)
+    def test_ints_become_float32_and_so_does_the_loss(self):
+        t = Tensor([1, 2])
+        assert t.dtype == F32
+        # (1 + 4) / 2
+        check_loss(MSELoss()(t, Tensor([0, 0])), 2.5)
 
     def test_relu(self):
-        check(ReLU()(Tensor([-2.0, 0.0, 3.5])), [0.0, 0.0, 3.5])
+        check_via_mse(ReLU()(Tensor([-2.0, 0.0, 3.5])), [0.0, 0.0, 3.5])
         assert ReLU().parameters() == []
 
     def test_sigmoid_including_extremes(self):
         out = Sigmoid()(Tensor([0.0, 2.0, -2.0, 1000.0, -1000.0]))
         e2 = math.exp(-2.0)
-        check(out, [0.5, 1 / (1 + e2), e2 / (1 + e2), 1.0, 0.0], atol=1e-30)
+        check_via_mse(out, [0.5, 1 / (1 + e2), e2 / (1 + e2), 1.0, 0.0], atol=1e-30)
 
     def test_tanh(self):
-        check(Tanh()(Tensor([0.0, 1.0, -1000.0])), [0.0, math.tanh(1.0), -1.0])
+        check_via_mse(Tanh()(Tensor([0.0, 1.0, -1000.0])), [0.0, math.tanh(1.0), -1.0])
 
     def test_softmax_by_hand_and_at_extremes(self):
         # softmax of [ln 1, ln 2, ln 3] is [1, 2, 3] / 6.
-        check(Softmax()(Tensor([[0.0, LN2, math.log(3.0)]])), [[1 / 6, 2 / 6, 3 / 6]])
-        check(Softmax()(Tensor([[1e4, -1e4]])), [[1.0, 0.0]])
+        check_via_mse(Softmax()(Tensor([[0.0, LN2, math.log(3.0)]])), [[1 / 6, 2 / 6, 3 / 6]])
+        check_via_mse(Softmax()(Tensor([[1e4, -1e4]])), [[1.0, 0.0]])
         columns = Softmax()(Tensor([[0.0, 5.0], [0.0, 5.0]]), dim=0)
-        check(columns, [[0.5, 0.5], [0.5, 0.5]])
+        check_via_mse(columns, [[0.5, 0.5], [0.5, 0.5]])
 
     def test_linear_with_hand_set_weights_is_x_at_w_plus_b(self):
         w = [[1.0, -2.0], [0.5, 0.0], [-1.0, 3.0]]
         b = [0.25, -0.5]
-        layer = linear_with(w, b)
+        layer = set_linear(w, b)
         assert layer.weight.shape == (3, 2)
         assert layer.bias.shape == (2,)
         assert layer.weight.requires_grad is True
-        assert layer.parameters() == [layer.weight, layer.bias]
+        params = layer.parameters()
+        assert len(params) == 2
+        assert params[0] is layer.weight
+        assert params[1] is layer.bias
         x = np.array([[1.0, 2.0, 3.0], [-1.0, 0.0, 0.5]])
         # By hand: row 0 -> [1 + 1 - 3, -2 + 0 + 9] + b; row 1 -> [-1 - 0.5, 2 + 1.5] + b.
         expected = [[-1.0 + 0.25, 7.0 - 0.5], [-1.5 + 0.25, 3.5 - 0.5]]
         np.testing.assert_allclose(x @ np.array(w) + np.array(b), expected)
-        check(layer(Tensor(x)), expected)
-        assert Dense is Linear
+        check_via_mse(layer(Tensor(x)), expected)
 
     def test_linear_default_init(self):
         layer = Linear(4, 3)
         assert layer.weight.shape == (4, 3)
         check(layer.bias, np.zeros(3))
-        assert repr(Linear(3, 2)) == "Linear(in_features=3, out_features=2, bias=True)"
         assert Linear(3, 2, bias=False).bias is None
+        x = np.array([[1.0, -1.0, 0.5, 2.0]])
+        # Bias zeros: the output is x @ W, whatever random W was drawn.
+        expected = x @ np.asarray(layer.weight.data, dtype=np.float64)
+        check_via_mse(layer(Tensor(x)), expected, rtol=1e-5, atol=1e-6)
 
     def test_dropout_in_eval_mode_is_the_identity(self):
         x = Tensor([[1.0, -2.0], [3.0, 4.0]])
         for dropout in (Dropout(0.5), Dropout(0.9)):
-            check(dropout.forward(x, training=False), [[1.0, -2.0], [3.0, 4.0]])
-        check(Dropout(0.0)(x), [[1.0, -2.0], [3.0, 4.0]])
-        with pytest.raises(ValueError, match=r"1\.5|\[0, ?1\]"):
+            check_via_mse(dropout.forward(x, training=False), [[1.0, -2.0], [3.0, 4.0]])
+        check_via_mse(Dropout(0.0)(x), [[1.0, -2.0], [3.0, 4.0]])
+        with pytest.raises(ValueError):  # noqa: PT011 (the type is the contract; words: extras)
             Dropout(1.5)
 
-    def test_layer_base_and_sequential(self):
+    def test_layer_base_and_a_subclass_into_log_softmax(self):
         with pytest.raises(NotImplementedError):
             Layer().forward(Tensor([1.0]))
         assert Layer().parameters() == []
-        first = linear_with([[2.0, 0.0], [0.0, -1.0]], [1.0, 1.0])
-        second = linear_with([[1.0], [1.0]], [0.0])
-        model = Sequential(first, ReLU(), second)
-        # [3, 4] -> [7, -3] -> relu [7, 0] -> 7.
-        check(model(Tensor([[3.0, 4.0]])), [[7.0]])
-        assert model.parameters() == [first.weight, first.bias, second.weight, second.bias]
+
+        class LogProbabilities(Layer):  # no super().__init__(): API.md says that works
+            def __init__(self):
+                self.calls = 0
+
+            def forward(self, x):
+                self.calls += 1
+                return log_softmax(x)
+
+        layer = LogProbabilities()
+        out = layer(Tensor([[0.0, 0.0]]))
+        assert layer.calls == 1
+        check(out, [[-LN2, -LN2]])
+        assert layer.parameters() == []
 
 
 # ===========================================================================================
@@ -178,9 +218,9 @@ class TestLogSoftmax:
     def test_matrix_along_last_dim_matches_naive_float64(self):
         x = np.array([[1.0, 2.0, 3.0, 4.0], [-1.0, 0.5, 0.0, 2.5], [0.3, -0.7, 1.1, 0.0]])
         naive = np.log(np.exp(x) / np.exp(x).sum(axis=1, keepdims=True))
-        out = log_softmax(Tensor(x))
-        check(out, naive, rtol=1e-5, atol=1e-6)
+        check(log_softmax(Tensor(x)), naive, rtol=1e-5, atol=1e-6)
         check(log_softmax(Tensor(x), dim=1), naive, rtol=1e-5, atol=1e-6)
+        check(log_softmax(Tensor(x), -1), naive, rtol=1e-5, atol=1e-6)
 
     @pytest.mark.parametrize("dim", [0, 1, 2, -2, -3])
     def test_3d_along_any_dim(self, dim):
@@ -214,19 +254,9 @@ class TestLogSoftmax:
         x = Tensor([[1e4, -1e4, 0.0], [-1047.0, -981.0, 1891.0]])
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            log_softmax(x)
+            out = log_softmax(x)
         check(x, [[1e4, -1e4, 0.0], [-1047.0, -981.0, 1891.0]])
-
-    def test_float64_mode(self):
-        with default_dtype(np.float64):
-            out = log_softmax(Tensor([0.0, LN2, math.log(3.0)]))
-        check(out, [-math.log(6.0), -math.log(3.0), -LN2], dtype=F64, rtol=1e-14)
-
-    def test_float32_input_computed_in_float64_mode(self):
-        x32 = Tensor([0.1, 0.2, 0.7])
-        with default_dtype(np.float64):
-            out = log_softmax(x32)
-        check(out, ref_log_softmax(x32.data), dtype=F64, rtol=1e-14)
+        check(out, [[0.0, -2e4, -1e4], [-2938.0, -2872.0, 0.0]])
 
     @settings(max_examples=50, deadline=None, database=None)
     @given(
@@ -250,73 +280,63 @@ class TestLogSoftmax:
 class TestMSELoss:
     def test_by_hand(self):
         # (1 + 4 + 9 + 16) / 4
-        check_loss(MSELoss()(Tensor([[1, 2], [3, 4]]), [[0, 0], [0, 0]]), 7.5)
+        check_loss(MSELoss()(Tensor([[1, 2], [3, 4]]), Tensor([[0, 0], [0, 0]])), 7.5)
         # (0 + 1 + 4) / 3
-        check_loss(MSELoss()(Tensor([1.0, 2.0, 3.0]), [1.0, 1.0, 1.0]), 5 / 3)
+        check_loss(MSELoss()(Tensor([1.0, 2.0, 3.0]), Tensor([1.0, 1.0, 1.0])), 5 / 3)
 
     def test_equal_inputs_give_zero(self):
         p = Tensor([[0.5, -2.0], [3.0, 1e4]])
         check_loss(MSELoss()(p, Tensor([[0.5, -2.0], [3.0, 1e4]])), 0.0, atol=0.0)
+        check_loss(MSELoss()(p, p), 0.0, atol=0.0)
 
     def test_forward_and_call_agree(self):
-        p, t = Tensor([1.0, -1.0]), [0.0, 1.0]
+        p, t = Tensor([1.0, -1.0]), Tensor([0.0, 1.0])
         check_loss(MSELoss().forward(p, t), 2.5)
         check_loss(MSELoss()(p, t), 2.5)
+
+    def test_one_loss_object_serves_many_calls(self):
+        loss_fn = MSELoss()
+        check_loss(loss_fn(Tensor([1.0, -1.0]), Tensor([0.0, 1.0])), 2.5)
+        check_loss(loss_fn(Tensor([[3.0]]), Tensor([[1.0]])), 4.0)
 
     def test_matches_float64_formula(self):
         rng = np.random.default_rng(4)
         p = rng.normal(size=(3, 4, 5))
         t = rng.normal(size=(3, 4, 5))
-        check_loss(MSELoss()(Tensor(p), t), ref_mse(p, t))
+        check_loss(MSELoss()(Tensor(p), Tensor(t)), ref_mse(p, t))
 
     def test_mean_over_all_elements(self):
         # One error of 2 among 8 elements: 4 / 8, not 4 (sum) nor 4 / 2 (mean over rows).
         p = np.zeros((2, 4))
         p[1, 3] = 2.0
-        check_loss(MSELoss()(Tensor(p), np.zeros((2, 4))), 0.5)
+        check_loss(MSELoss()(Tensor(p), Tensor(np.zeros((2, 4)))), 0.5)
 
     def test_repeating_the_batch_keeps_the_mean(self):
         p = np.array([[1.0, 2.0], [0.0, -1.0]])
         t = np.array([[0.0, 0.5], [1.0, 1.0]])
-        once = MSELoss()(Tensor(p), t)
-        twice = MSELoss()(Tensor(np.vstack([p, p])), np.vstack([t, t]))
+        once = MSELoss()(Tensor(p), Tensor(t))
+        twice = MSELoss()(Tensor(np.vstack([p, p])), Tensor(np.vstack([t, t])))
         expected = (1.0 + 2.25 + 1.0 + 4.0) / 4
         check_loss(once, expected)
         check_loss(twice, expected)
 
-    def test_0d_predictions_and_scalar_target(self):
-        check_loss(MSELoss()(Tensor(3.0), 1), 4.0)
+    def test_0d_predictions_and_target(self):
+        check_loss(MSELoss()(Tensor(3.0), Tensor(1)), 4.0)
 
-    @pytest.mark.parametrize(
-        "targets",
-        [
-            [[1, 0], [2, 2]],
-            np.array([[1, 0], [2, 2]], dtype=np.int64),
-            np.array([[1.0, 0.0], [2.0, 2.0]]),
-            Tensor([[1, 0], [2, 2]]),
-            Tensor([[1, 0], [2, 2]], requires_grad=True),
-        ],
-        ids=["list", "int-array", "float-array", "tensor", "tensor-requires-grad"],
-    )
-    def test_target_forms(self, targets):
+    @pytest.mark.parametrize("requires_grad", [False, True], ids=["tensor", "tensor-rg"])
+    def test_target_tensors(self, requires_grad):
+        targets = Tensor([[1, 0], [2, 2]], requires_grad=requires_grad)
         # Errors [-1, 1, 1, 2]: (1 + 1 + 1 + 4) / 4.
         check_loss(MSELoss()(Tensor([[0.0, 1.0], [3.0, 4.0]]), targets), 7 / 4)
 
-    def test_targets_are_left_alone(self):
+    def test_inputs_are_left_alone(self):
+        p = Tensor([[0.0, 0.0]])
         targets = Tensor([[1.0, 2.0]], requires_grad=True)
-        MSELoss()(Tensor([[0.0, 0.0]]), targets)
+        check_loss(MSELoss()(p, targets), 2.5)
+        check(p, [[0.0, 0.0]])
         check(targets, [[1.0, 2.0]])
         assert targets.requires_grad is True
         assert targets.grad is None
-        assert targets._version == 0
-        plain = np.array([[1.0, 2.0]])
-        MSELoss()(Tensor([[5.0, 5.0]]), plain)
-        np.testing.assert_array_equal(plain, [[1.0, 2.0]])
-
-    def test_float64_mode(self):
-        with default_dtype(np.float64):
-            loss = MSELoss()(Tensor([0.1, 0.2]), [0.0, 0.0])
-        check_loss(loss, (0.01 + 0.04) / 2, dtype=F64, rtol=1e-14, atol=0.0)
 
     @settings(max_examples=50, deadline=None, database=None)
     @given(data=st.data())
@@ -325,7 +345,7 @@ class TestMSELoss:
         elements = st.floats(-1e3, 1e3, width=32)
         p = data.draw(hnp.arrays(np.float32, shape, elements=elements))
         t = data.draw(hnp.arrays(np.float32, shape, elements=elements))
-        loss = MSELoss()(Tensor(p), t)
+        loss = MSELoss()(Tensor(p), Tensor(t))
         assert loss.shape == ()
         assert loss.data >= 0
         check_loss(loss, ref_mse(p, t), rtol=1e-5, atol=1e-12)
@@ -358,14 +378,6 @@ class TestCrossEntropyLoss:
         targets = [0, 4, 2, 2, 1, 3]
         check_loss(CrossEntropyLoss()(Tensor(logits), targets), ref_cross_entropy(logits, targets))
 
-    def test_empty_batch_is_nan_without_a_warning(self):
-        # The mean over no rows is 0 / 0, as in PyTorch; numpy must not warn about it.
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            loss = CrossEntropyLoss()(Tensor(np.zeros((0, 3))), [])
-        assert loss.shape == ()
-        assert np.isnan(loss.data)
-
     def test_repeating_the_batch_keeps_the_mean(self):
         logits = np.array([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
         expected = ref_cross_entropy(logits, [0, 2])
@@ -373,27 +385,19 @@ class TestCrossEntropyLoss:
         check_loss(CrossEntropyLoss()(Tensor(np.vstack([logits, logits])), [0, 2, 0, 2]), expected)
 
     @pytest.mark.parametrize(
-        "targets",
+        "make_targets",
         [
-            [2, 0],
-            (2, 0),
-            np.array([2, 0]),
-            np.array([2, 0], dtype=np.uint8),
-            np.array([2.0, 0.0]),
-            Tensor([2, 0]),
-            Tensor([2.0, 0.0], requires_grad=True),
+            lambda: [2, 0],
+            lambda: np.array([2, 0]),
+            lambda: Tensor([2, 0]),
+            lambda: Tensor([2, 0], requires_grad=True),
         ],
-        ids=["list", "tuple", "int-array", "uint8-array", "float-array", "tensor", "tensor-rg"],
+        ids=["int-list", "int-array", "tensor", "tensor-rg"],
     )
-    def test_target_forms(self, targets):
+    def test_target_forms(self, make_targets):
         # Row 0, class 2 of softmax [1/6, 1/3, 1/2]: ln 2. Row 1, class 0 of [1/2, 1/4, 1/4]: ln 2.
         logits = Tensor([[0.0, LN2, math.log(3.0)], [LN2, 0.0, 0.0]])
-        check_loss(CrossEntropyLoss()(logits, targets), LN2)
-
-    def test_single_int_target_for_a_batch_of_one(self):
-        logits = Tensor([[0.0, LN2, math.log(3.0)]])
-        check_loss(CrossEntropyLoss()(logits, 1), math.log(3.0))
-        check_loss(CrossEntropyLoss()(logits, np.int64(0)), math.log(6.0))
+        check_loss(CrossEntropyLoss()(logits, make_targets()), LN2)
 
     def test_equal_logits_of_1e8_give_ln2(self):
         loss = CrossEntropyLoss()(Tensor([[1e8, 1e8]]), [1])
@@ -424,19 +428,16 @@ class TestCrossEntropyLoss:
         logits = Tensor([[1.0, 2.0], [3.0, 4.0]])
         targets = Tensor([1, 0], requires_grad=True)
         as_array = np.array([1, 0])
-        CrossEntropyLoss()(logits, targets)
-        CrossEntropyLoss()(logits, as_array)
+        as_list = [1, 0]
+        expected = ref_cross_entropy([[1.0, 2.0], [3.0, 4.0]], [1, 0])
+        for given_targets in (targets, as_array, as_list):
+            check_loss(CrossEntropyLoss()(logits, given_targets), expected)
         check(targets, [1.0, 0.0])
         assert targets.requires_grad is True
         assert targets.grad is None
-        assert (targets._version, logits._version) == (0, 0)
         np.testing.assert_array_equal(as_array, [1, 0])
+        assert as_list == [1, 0]
         check(logits, [[1.0, 2.0], [3.0, 4.0]])
-
-    def test_float64_mode(self):
-        with default_dtype(np.float64):
-            loss = CrossEntropyLoss()(Tensor([[0.0, LN2, math.log(3.0)]]), [0])
-        check_loss(loss, math.log(6.0), dtype=F64, rtol=1e-14, atol=0.0)
 
     @settings(max_examples=50, deadline=None, database=None)
     @given(data=st.data())
@@ -452,23 +453,23 @@ class TestCrossEntropyLoss:
 
 class TestBinaryCrossEntropyLoss:
     def test_half_gives_ln2(self):
-        check_loss(BinaryCrossEntropyLoss()(Tensor([0.5]), [1.0]), LN2)
-        check_loss(BinaryCrossEntropyLoss()(Tensor([0.5, 0.5]), [1.0, 0.0]), LN2)
+        check_loss(BinaryCrossEntropyLoss()(Tensor([0.5]), Tensor([1.0])), LN2)
+        check_loss(BinaryCrossEntropyLoss()(Tensor([0.5, 0.5]), Tensor([1.0, 0.0])), LN2)
 
     def test_by_hand(self):
         # -(ln 0.8 + ln(1 - 0.3)) / 2
         expected = -(math.log(0.8) + math.log(0.7)) / 2
-        check_loss(BinaryCrossEntropyLoss()(Tensor([0.8, 0.3]), [1, 0]), expected)
+        check_loss(BinaryCrossEntropyLoss()(Tensor([0.8, 0.3]), Tensor([1, 0])), expected)
 
     def test_soft_targets(self):
         # t = 0.25 at p = 0.5: -(0.25 ln 0.5 + 0.75 ln 0.5) = ln 2, whatever t is.
-        check_loss(BinaryCrossEntropyLoss()(Tensor([0.5]), [0.25]), LN2)
+        check_loss(BinaryCrossEntropyLoss()(Tensor([0.5]), Tensor([0.25])), LN2)
         # t = 0.25 at p = 0.8: -(0.25 ln 0.8 + 0.75 ln 0.2).
         expected = -(0.25 * math.log(0.8) + 0.75 * math.log(0.2))
-        check_loss(BinaryCrossEntropyLoss()(Tensor([0.8]), [0.25]), expected)
+        check_loss(BinaryCrossEntropyLoss()(Tensor([0.8]), Tensor([0.25])), expected)
 
     def test_forward_and_call_agree(self):
-        p, t = Tensor([0.8, 0.3]), [1, 0]
+        p, t = Tensor([0.8, 0.3]), Tensor([1, 0])
         expected = -(math.log(0.8) + math.log(0.7)) / 2
         check_loss(BinaryCrossEntropyLoss().forward(p, t), expected)
         check_loss(BinaryCrossEntropyLoss()(p, t), expected)
@@ -477,68 +478,63 @@ class TestBinaryCrossEntropyLoss:
         rng = np.random.default_rng(41)
         p = rng.uniform(0.01, 0.99, size=(4, 3))
         t = (rng.uniform(size=(4, 3)) > 0.5).astype(np.float64)
-        check_loss(BinaryCrossEntropyLoss()(Tensor(p), t), ref_bce(p, t))
+        check_loss(BinaryCrossEntropyLoss()(Tensor(p), Tensor(t)), ref_bce(p, t))
 
     def test_mean_over_all_elements(self):
         # Targets all 1: losses ln 2, -ln 0.8, -ln 0.8, -ln 0.8, averaged over the 4 elements
         # (not summed, not averaged over the 2 rows).
         p = Tensor([[0.5, 0.8], [0.8, 0.8]])
         expected = (LN2 - 3 * math.log(0.8)) / 4
-        check_loss(BinaryCrossEntropyLoss()(p, np.ones((2, 2))), expected)
+        check_loss(BinaryCrossEntropyLoss()(p, Tensor(np.ones((2, 2)))), expected)
 
     def test_probability_one_for_target_zero_is_finite_and_clipped(self):
-        loss = BinaryCrossEntropyLoss()(Tensor([1.0]), [0.0])
+        loss = BinaryCrossEntropyLoss()(Tensor([1.0]), Tensor([0.0]))
         assert np.isfinite(loss.data)
-        # float32 holds 1 - 1e-7 as 1 - 2**-23: the loss is -log(2**-23) = 23 ln 2 ~ 15.942.
-        check_loss(loss, -math.log(1 - HIGH32), rtol=1e-6)
-        check_loss(loss, 23 * LN2, rtol=1e-6)
+        # -log(1 - (1 - 1e-7)): 16.118 with the bound in float64; float32 holds 1 - 1e-7 as
+        # 1 - 2**-23, which gives 23 ln 2 ~ 15.942. Unclipped, it would be inf.
+        check_bce(loss, [1.0], [0.0])
         np.testing.assert_allclose(loss.data, -math.log(1e-7), rtol=2e-2)
 
     def test_probability_zero_for_target_one_is_minus_log_1e_minus_7(self):
-        loss = BinaryCrossEntropyLoss()(Tensor([0.0]), [1.0])
+        loss = BinaryCrossEntropyLoss()(Tensor([0.0]), Tensor([1.0]))
         assert np.isfinite(loss.data)
         check_loss(loss, -math.log(1e-7), rtol=1e-6)  # 16.118...
         check_loss(loss, ref_bce([0.0], [1.0], LOW32, HIGH32), rtol=1e-6)
 
     def test_right_at_zero_and_one_costs_almost_nothing(self):
-        loss = BinaryCrossEntropyLoss()(Tensor([0.0, 1.0]), [0.0, 1.0])
+        loss = BinaryCrossEntropyLoss()(Tensor([0.0, 1.0]), Tensor([0.0, 1.0]))
         # -log(1 - 1e-7) ~ 1e-7 (float32: ~1.2e-7), so ~0.
         check_loss(loss, ref_bce([0.0, 1.0], [0.0, 1.0]), rtol=0.0, atol=1e-6)
         assert 0 <= loss.data < 1e-6
 
     def test_all_four_corners(self):
-        loss = BinaryCrossEntropyLoss()(Tensor([0.0, 1.0, 0.0, 1.0]), [0.0, 0.0, 1.0, 1.0])
-        check_loss(loss, ref_bce([0, 1, 0, 1], [0, 0, 1, 1], LOW32, HIGH32), rtol=1e-6)
-
-    def test_float64_mode_clips_at_exactly_1e_minus_7(self):
-        with default_dtype(np.float64):
-            loss = BinaryCrossEntropyLoss()(Tensor([1.0, 0.0]), [0.0, 1.0])
-        check_loss(loss, -math.log(1e-7), dtype=F64, rtol=1e-8, atol=0.0)
+        loss = BinaryCrossEntropyLoss()(Tensor([0.0, 1.0, 0.0, 1.0]), Tensor([0.0, 0.0, 1.0, 1.0]))
+        check_bce(loss, [0, 1, 0, 1], [0, 0, 1, 1], rtol=1e-6)
 
     def test_no_warnings_at_the_edges(self):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            loss = BinaryCrossEntropyLoss()(Tensor([[0.0, 1.0], [1.0, 0.0]]), [[0, 1], [0, 1]])
+            loss = BinaryCrossEntropyLoss()(
+                Tensor([[0.0, 1.0], [1.0, 0.0]]), Tensor([[0, 1], [0, 1]])
+            )
         assert np.isfinite(loss.data)
+        check_bce(loss, [[0.0, 1.0], [1.0, 0.0]], [[0, 1], [0, 1]])
 
-    @pytest.mark.parametrize(
-        "targets",
-        [[1, 0], np.array([1, 0]), np.array([True, False]), Tensor([1, 0]), Tensor([1, 0], True)],
-        ids=["list", "int-array", "bool-array", "tensor", "tensor-requires-grad"],
-    )
-    def test_target_forms(self, targets):
+    @pytest.mark.parametrize("requires_grad", [False, True], ids=["tensor", "tensor-rg"])
+    def test_target_tensors(self, requires_grad):
         expected = -(math.log(0.8) + math.log(0.7)) / 2
+        targets = Tensor([1, 0], requires_grad=requires_grad)
         check_loss(BinaryCrossEntropyLoss()(Tensor([0.8, 0.3]), targets), expected)
 
     def test_inputs_are_left_alone(self):
         p = Tensor([0.0, 1.0, 0.5])
         targets = Tensor([1.0, 0.0, 1.0], requires_grad=True)
-        BinaryCrossEntropyLoss()(p, targets)
+        loss = BinaryCrossEntropyLoss()(p, targets)
+        check_bce(loss, [0.0, 1.0, 0.5], [1.0, 0.0, 1.0])
         check(p, [0.0, 1.0, 0.5])  # clipping works on a copy
         check(targets, [1.0, 0.0, 1.0])
         assert targets.requires_grad is True
         assert targets.grad is None
-        assert (p._version, targets._version) == (0, 0)
 
     @settings(max_examples=50, deadline=None, database=None)
     @given(data=st.data())
@@ -546,9 +542,9 @@ class TestBinaryCrossEntropyLoss:
         shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=5))
         p = data.draw(hnp.arrays(np.float32, shape, elements=st.floats(0, 1, width=32)))
         t = data.draw(hnp.arrays(np.float32, shape, elements=st.floats(0, 1, width=32)))
-        loss = BinaryCrossEntropyLoss()(Tensor(p), t)
+        loss = BinaryCrossEntropyLoss()(Tensor(p), Tensor(t))
         assert np.isfinite(loss.data)
-        check_loss(loss, ref_bce(p, t, LOW32, HIGH32), rtol=1e-5, atol=1e-6)
+        check_bce(loss, p, t, rtol=1e-5, atol=1e-6)
 
 
 # ===========================================================================================
@@ -572,26 +568,28 @@ def numpy_network(x=X):
     return np.maximum(x @ W1 + B1, 0.0) @ W2 + B2
 
 
+def numpy_sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
 class TestNetworkIntoLosses:
     @pytest.fixture
     def layers(self):
-        return linear_with(W1, B1), ReLU(), linear_with(W2, B2)
+        return set_linear(W1, B1), ReLU(), set_linear(W2, B2)
 
     @staticmethod
     def run(layers, x=X):
         first, relu, second = layers
         return second(relu(first(Tensor(x))))
 
-    def test_the_numpy_reference_by_hand(self):
+    def test_outputs_and_the_numpy_reference_by_hand(self, layers):
         # Row 0: x @ W1 + b1 = [2.1, -2.45, -1.825, 1.75]; relu -> [2.1, 0, 0, 1.75];
         # @ W2 + b2 = [2.1 + 0.875 + 0.2, -1.05 + 1.75 - 0.1].
         np.testing.assert_allclose(numpy_network()[0], [3.175, 0.6])
-
-    def test_outputs_match_numpy(self, layers):
-        check(self.run(layers), numpy_network(), rtol=1e-6, atol=1e-6)
+        check_via_mse(self.run(layers), numpy_network(), rtol=1e-6, atol=1e-6)
 
     def test_mse_on_outputs(self, layers):
-        loss = MSELoss()(self.run(layers), REGRESSION_TARGETS)
+        loss = MSELoss()(self.run(layers), Tensor(REGRESSION_TARGETS))
         check_loss(loss, ref_mse(numpy_network(), REGRESSION_TARGETS))
 
     def test_cross_entropy_on_logits(self, layers):
@@ -600,8 +598,8 @@ class TestNetworkIntoLosses:
 
     def test_bce_on_sigmoid_of_outputs(self, layers):
         probabilities = Sigmoid()(self.run(layers))
-        loss = BinaryCrossEntropyLoss()(probabilities, BINARY_TARGETS)
-        expected = ref_bce(1 / (1 + np.exp(-numpy_network())), BINARY_TARGETS)
+        loss = BinaryCrossEntropyLoss()(probabilities, Tensor(BINARY_TARGETS))
+        expected = ref_bce(numpy_sigmoid(numpy_network()), BINARY_TARGETS)
         check_loss(loss, expected)
 
     def test_log_softmax_agrees_with_softmax_of_module_02(self, layers):
@@ -611,16 +609,6 @@ class TestNetworkIntoLosses:
         )
         check(log_softmax(logits), ref_log_softmax(numpy_network()), rtol=1e-5, atol=1e-6)
 
-    def test_sequential_into_cross_entropy_and_mse(self):
-        model = Sequential(linear_with(W1, B1), ReLU(), Dense(4, 2))
-        model.layers[2].weight.data = W2
-        model.layers[2].bias.data = B2
-        logits = model(Tensor(X))
-        check_loss(CrossEntropyLoss()(logits, CLASSES), ref_cross_entropy(numpy_network(), CLASSES))
-        check_loss(
-            MSELoss()(logits, REGRESSION_TARGETS), ref_mse(numpy_network(), REGRESSION_TARGETS)
-        )
-
     def test_dropout_in_eval_mode_changes_nothing(self, layers):
         first, relu, second = layers
         hidden = Dropout(0.5).forward(relu(first(Tensor(X))), training=False)
@@ -629,7 +617,7 @@ class TestNetworkIntoLosses:
 
     def test_a_batch_of_extreme_logits_from_a_layer(self):
         # A layer that scales its input by 1e4: logits of +-1e4, still a finite loss.
-        layer = linear_with([[1e4, -1e4]], [0.0, 0.0])
+        layer = set_linear([[1e4, -1e4]], [0.0, 0.0])
         logits = layer(Tensor([[1.0], [-1.0], [1.0]]))
         loss = CrossEntropyLoss()(logits, [0, 0, 1])
         # Rows: correct by 2e4 (0), wrong by 2e4 (2e4), wrong by 2e4 (2e4).
@@ -638,38 +626,72 @@ class TestNetworkIntoLosses:
     def test_losses_of_a_model_require_grad_once_autograd_exists(self, layers):
         outputs = self.run(layers)
         losses = [
-            MSELoss()(outputs, REGRESSION_TARGETS),
+            MSELoss()(outputs, Tensor(REGRESSION_TARGETS)),
             CrossEntropyLoss()(outputs, CLASSES),
-            BinaryCrossEntropyLoss()(Sigmoid()(outputs), BINARY_TARGETS),
+            BinaryCrossEntropyLoss()(Sigmoid()(outputs), Tensor(BINARY_TARGETS)),
         ]
-        for loss in losses:
-            assert loss.shape == ()
+        expected = [
+            ref_mse(numpy_network(), REGRESSION_TARGETS),
+            ref_cross_entropy(numpy_network(), CLASSES),
+            ref_bce(numpy_sigmoid(numpy_network()), BINARY_TARGETS),
+        ]
+        for loss, value in zip(losses, expected, strict=True):
+            check_loss(loss, value)
             assert loss.requires_grad is autograd_loaded()
 
 
 # ===========================================================================================
-# Gradients: none reach the targets (and, from checkpoint 05 on, the right ones reach the
-# predictions)
+# (d) Gradients: right ones reach the predictions from checkpoint 05 on, none reach the
+# targets; before, backward() says autograd is missing
 # ===========================================================================================
 
 
 def backward_if_possible(loss):
-    """Run backward from checkpoint 05 on; before, backward must say autograd is missing."""
+    """Run backward from checkpoint 05 on; before, backward must raise a clear error (API.md:
+    saying autograd arrives in module 05; its type is not fixed). True if it ran."""
     if autograd_loaded():
         loss.backward()
         return True
-    with pytest.raises(RuntimeError, match="module 05"):
+    with pytest.raises(Exception) as info:  # noqa: PT011 (API.md fixes no type)
         loss.backward()
+    message = str(info.value)
+    assert "05" in message or "autograd" in message.lower(), message
     return False
+
+
+def gradients_match(loss_fn, arrays):
+    """From checkpoint 05 on, backward's gradients of loss_fn equal float32 central
+    differences; before, the loss is finite and backward raises, leaving every .grad None."""
+    if autograd_loaded():
+        assert_gradients_match(loss_fn, arrays)
+        return
+    leaves = [Tensor(np.asarray(a), requires_grad=True) for a in arrays]
+    loss = loss_fn(*leaves)
+    assert np.isfinite(np.asarray(loss.data)).all()
+    backward_if_possible(loss)
+    assert all(leaf.grad is None for leaf in leaves)
+
+
+def assert_new_gradient(leaf, *others):
+    """leaf.grad shares no memory with the leaf's data nor with any other array given."""
+    assert isinstance(leaf.grad, np.ndarray)
+    assert not shares(leaf.grad, leaf.data)
+    for other in others:
+        assert not shares(leaf.grad, other)
 
 
 class TestGradients:
     def test_mse(self):
         p = Tensor([[0.5, -1.0], [2.0, 0.0]], requires_grad=True)
         targets = Tensor([[1.0, 1.0], [0.0, 0.5]], requires_grad=True)
-        if backward_if_possible(MSELoss()(p, targets)):
+        loss = MSELoss()(p, targets)
+        # ((0.25 + 4 + 4 + 0.25) / 4)
+        check_loss(loss, 8.5 / 4)
+        if backward_if_possible(loss):
             # d/dp mean((p - t)^2) = 2 (p - t) / 4
             np.testing.assert_allclose(p.grad, [[-0.25, -1.0], [1.0, -0.25]], rtol=1e-6)
+            assert p.grad.dtype == F32
+            assert_new_gradient(p, targets.data, loss.data)
         else:
             assert p.grad is None
         assert targets.grad is None
@@ -678,10 +700,14 @@ class TestGradients:
     def test_cross_entropy(self):
         logits = Tensor([[0.0, 0.0], [0.0, math.log(3.0)]], requires_grad=True)
         targets = Tensor([0, 1], requires_grad=True)
-        if backward_if_possible(CrossEntropyLoss()(logits, targets)):
+        loss = CrossEntropyLoss()(logits, targets)
+        check_loss(loss, (LN2 + math.log(4 / 3)) / 2)
+        if backward_if_possible(loss):
             # (softmax - one_hot) / N with softmax rows [1/2, 1/2] and [1/4, 3/4].
             expected = [[-0.25, 0.25], [0.125, -0.125]]
             np.testing.assert_allclose(logits.grad, expected, rtol=1e-5, atol=1e-7)
+            assert logits.grad.dtype == F32
+            assert_new_gradient(logits, targets.data, loss.data)
         else:
             assert logits.grad is None
         assert targets.grad is None
@@ -689,10 +715,14 @@ class TestGradients:
     def test_bce(self):
         p = Tensor([0.8, 0.25], requires_grad=True)
         targets = Tensor([1.0, 0.0], requires_grad=True)
-        if backward_if_possible(BinaryCrossEntropyLoss()(p, targets)):
+        loss = BinaryCrossEntropyLoss()(p, targets)
+        check_loss(loss, -(math.log(0.8) + math.log(0.75)) / 2)
+        if backward_if_possible(loss):
             # (p - t) / (p (1 - p)) / 2 inside the clip range.
             expected = [-0.2 / 0.16 / 2, 0.25 / 0.1875 / 2]
             np.testing.assert_allclose(p.grad, expected, rtol=1e-5)
+            assert p.grad.dtype == F32
+            assert_new_gradient(p, targets.data, loss.data)
         else:
             assert p.grad is None
         assert targets.grad is None
@@ -700,206 +730,210 @@ class TestGradients:
     def test_log_softmax(self):
         x = Tensor([[0.0, LN2, math.log(3.0)]], requires_grad=True)
         out = log_softmax(x)
+        check(out, [[-math.log(6.0), -math.log(3.0), -LN2]], rtol=1e-6)
         # Pick element 2: d out_2 / d x = one_hot(2) - softmax = [-1/6, -1/3, 1/2].
         if backward_if_possible(out[0, 2]):
             np.testing.assert_allclose(x.grad, [[-1 / 6, -1 / 3, 0.5]], rtol=1e-5, atol=1e-7)
+            assert_new_gradient(x, out.data)
         else:
             assert x.grad is None
 
+    # --- float32 central differences of our own (tests/support/gradients.py) --------------
 
-class TestAutogradHooks:
-    """What module 05 needs: only known operations, targets never an input of one."""
+    def test_mse_matches_central_differences(self):
+        rng = np.random.default_rng(50)
+        targets = rng.normal(size=(3, 4))
+        p = rng.normal(size=(3, 4))
+        gradients_match(lambda p: MSELoss()(p, Tensor(targets)), [p])
 
-    @pytest.fixture
-    def calls(self, monkeypatch):
-        return record_from_op(monkeypatch)
+    def test_cross_entropy_matches_central_differences(self):
+        rng = np.random.default_rng(51)
+        logits = rng.normal(size=(4, 5))
+        targets = [4, 0, 2, 2]
+        gradients_match(lambda z: CrossEntropyLoss()(z, targets), [logits])
 
-    @pytest.mark.parametrize("dim", [-1, 0, 1])
-    def test_log_softmax_is_one_recorded_op(self, calls, dim):
+    def test_bce_matches_central_differences(self):
+        rng = np.random.default_rng(52)
+        p = rng.uniform(0.2, 0.8, size=(2, 3))
+        targets = np.array([[1.0, 0.0, 0.25], [0.0, 1.0, 0.75]])
+        gradients_match(lambda p: BinaryCrossEntropyLoss()(p, Tensor(targets)), [p])
+
+    @pytest.mark.parametrize("dim", [0, 1, -1])
+    def test_log_softmax_matches_central_differences(self, dim):
+        rng = np.random.default_rng(53)
+        x = rng.normal(size=(3, 4))
+        weights = rng.normal(size=(3, 4))
+        gradients_match(lambda x: (log_softmax(x, dim=dim) * Tensor(weights)).sum(), [x])
+
+    def test_log_softmax_3d_matches_central_differences(self):
+        rng = np.random.default_rng(54)
+        x = rng.normal(size=(2, 3, 2))
+        weights = rng.normal(size=(2, 3, 2))
+        gradients_match(lambda x: (log_softmax(x, dim=1) * Tensor(weights)).sum(), [x])
+
+    @pytest.mark.parametrize("loss_name", ["mse", "cross-entropy", "bce"])
+    def test_network_matches_central_differences(self, loss_name):
+        # Every pre-activation is at least 0.05 from ReLU's kink; a step of 1e-3 never
+        # crosses it.
+        def loss_fn(x, w1, b1, w2, b2):
+            outputs = ReLU()(x @ w1 + b1) @ w2 + b2
+            if loss_name == "mse":
+                return MSELoss()(outputs, Tensor(REGRESSION_TARGETS))
+            if loss_name == "cross-entropy":
+                return CrossEntropyLoss()(outputs, CLASSES)
+            return BinaryCrossEntropyLoss()(Sigmoid()(outputs), Tensor(BINARY_TARGETS))
+
+        gradients_match(loss_fn, [X, W1, B1, W2, B2])
+
+    # --- targets: no gradient, also not upstream of them ----------------------------------
+
+    def test_no_gradient_flows_through_computed_targets(self):
+        p = Tensor([[0.5, 0.25]], requires_grad=True)
+        source = Tensor([[0.5, 0.25]], requires_grad=True)
+        targets = source * 2  # [1.0, 0.5]; requires grad once autograd exists
+        loss = MSELoss()(p, targets)
+        check_loss(loss, (0.25 + 0.0625) / 2)
+        if backward_if_possible(loss):
+            np.testing.assert_allclose(p.grad, [[-0.5, -0.25]], rtol=1e-6)
+        assert source.grad is None
+        assert targets.grad is None
+
+    def test_no_gradient_flows_into_bce_targets_computed_from_a_leaf(self):
+        p = Tensor([0.8, 0.25], requires_grad=True)
+        source = Tensor([2.0, 0.0], requires_grad=True)
+        loss = BinaryCrossEntropyLoss()(p, source * 0.5)  # targets [1, 0]
+        check_loss(loss, -(math.log(0.8) + math.log(0.75)) / 2)
+        if backward_if_possible(loss):
+            np.testing.assert_allclose(p.grad, [-0.2 / 0.16 / 2, 0.25 / 0.1875 / 2], rtol=1e-5)
+        assert source.grad is None
+
+    def test_no_gradient_flows_into_cross_entropy_targets_computed_from_a_leaf(self):
+        logits = Tensor([[0.0, 0.0], [0.0, math.log(3.0)]], requires_grad=True)
+        source = Tensor([0.0, 2.0], requires_grad=True)
+        loss = CrossEntropyLoss()(logits, source * 0.5)  # targets [0, 1]
+        check_loss(loss, (LN2 + math.log(4 / 3)) / 2)
+        if backward_if_possible(loss):
+            expected = [[-0.25, 0.25], [0.125, -0.125]]
+            np.testing.assert_allclose(logits.grad, expected, rtol=1e-5, atol=1e-7)
+        assert source.grad is None
+
+    def test_predictions_as_their_own_targets_get_a_zero_gradient(self):
+        # d/dp mean((p - t)^2) with t read as a constant equal to p: 2 (p - t) / n = 0.
+        p = Tensor([1.0, -2.0, 3.0], requires_grad=True)
+        loss = MSELoss()(p, p)
+        check_loss(loss, 0.0, atol=0.0)
+        if backward_if_possible(loss):
+            np.testing.assert_array_equal(p.grad, [0.0, 0.0, 0.0])
+            assert_new_gradient(p, loss.data)
+        else:
+            assert p.grad is None
+
+    # --- aliasing of gradients (API.md, Aliasing) -----------------------------------------
+
+    def test_two_leaves_fed_by_one_op_get_their_own_gradients(self):
+        a = Tensor([[0.5, -1.0]], requires_grad=True)
+        b = Tensor([[0.25, 0.5]], requires_grad=True)
+        loss = MSELoss()(a + b, Tensor([[1.0, 1.0]]))
+        # errors [-0.25, -1.5]: (0.0625 + 2.25) / 2
+        check_loss(loss, 2.3125 / 2)
+        if backward_if_possible(loss):
+            for leaf in (a, b):
+                np.testing.assert_allclose(leaf.grad, [[-0.25, -1.5]], rtol=1e-6)
+            assert not shares(a.grad, b.grad)
+            assert_new_gradient(a, b.data, loss.data)
+            assert_new_gradient(b, a.data, loss.data)
+        else:
+            assert (a.grad, b.grad) == (None, None)
+
+    def test_log_softmax_and_cross_entropy_of_one_leaf_accumulate(self):
+        logits = Tensor([[0.0, 0.0]], requires_grad=True)
+        loss = CrossEntropyLoss()(logits, [0]) + log_softmax(logits)[0, 1]
+        check_loss(loss, LN2 - LN2, atol=1e-6)
+        if backward_if_possible(loss):
+            # CE: softmax - one_hot(0) = [-1/2, 1/2]; log_softmax[0, 1]: [-1/2, 1/2].
+            np.testing.assert_allclose(logits.grad, [[-1.0, 1.0]], rtol=1e-6)
+            assert_new_gradient(logits, loss.data)
+        else:
+            assert logits.grad is None
+
+
+# ===========================================================================================
+# (e) Aliasing (API.md, last section): every result is new memory
+# ===========================================================================================
+
+
+class TestAliasing:
+    def test_mse_result_shares_no_memory(self):
+        p = Tensor([[1.0, 2.0], [3.0, 4.0]])
+        t = Tensor([[0.0, 0.0], [0.0, 0.0]])
+        loss = MSELoss()(p, t)
+        check_loss(loss, 7.5)
+        assert not shares(loss.data, p.data)
+        assert not shares(loss.data, t.data)
+
+    def test_mse_of_a_0d_prediction_is_new(self):
+        p = Tensor(3.0)
+        t = Tensor(3.0)
+        loss = MSELoss()(p, t)
+        check_loss(loss, 0.0, atol=0.0)
+        assert not shares(loss.data, p.data)
+        assert not shares(loss.data, t.data)
+
+    @pytest.mark.parametrize(
+        "make_targets",
+        [lambda: [1, 0], lambda: np.array([1, 0]), lambda: Tensor([1, 0])],
+        ids=["int-list", "int-array", "tensor"],
+    )
+    def test_cross_entropy_result_shares_no_memory(self, make_targets):
+        logits = Tensor([[0.0, 0.0], [LN2, 0.0]])
+        targets = make_targets()
+        loss = CrossEntropyLoss()(logits, targets)
+        # Row 0: ln 2; row 1, class 0 of [2/3, 1/3]: ln 1.5.
+        check_loss(loss, (LN2 + math.log(1.5)) / 2)
+        assert not shares(loss.data, logits.data)
+        target_array = targets.data if isinstance(targets, Tensor) else targets
+        if isinstance(target_array, np.ndarray):
+            assert not shares(loss.data, target_array)
+
+    def test_bce_result_shares_no_memory(self):
+        # Probabilities inside the clip range: clipping them changes nothing, and still the
+        # result is new.
+        p = Tensor([0.5, 0.5])
+        t = Tensor([1.0, 0.0])
+        loss = BinaryCrossEntropyLoss()(p, t)
+        check_loss(loss, LN2)
+        assert not shares(loss.data, p.data)
+        assert not shares(loss.data, t.data)
+        check(p, [0.5, 0.5])
+
+    @pytest.mark.parametrize("dim", [0, 1, -1])
+    def test_log_softmax_result_shares_no_memory(self, dim):
         x = Tensor([[1.0, 2.0], [3.0, 5.0]])
         out = log_softmax(x, dim=dim)
-        [(op, inputs, attrs)] = calls
-        assert op == "log_softmax"
-        assert len(inputs) == 1
-        assert inputs[0] is x
-        assert attrs == {"dim": dim}
-        ref = ref_log_softmax(x.data, axis=dim)
-        check(out, ref, rtol=1e-6)
+        check(out, ref_log_softmax([[1.0, 2.0], [3.0, 5.0]], axis=dim), rtol=1e-6, atol=1e-7)
+        assert not shares(out.data, x.data)
 
-    def test_bce_clips_through_the_hook(self, calls):
-        p = Tensor([0.0, 0.5, 1.0])
-        BinaryCrossEntropyLoss()(p, [1.0, 0.0, 1.0])
-        clips = [(inputs, attrs) for op, inputs, attrs in calls if op == "clip"]
-        assert len(clips) == 1
-        [(inputs, attrs)] = clips
-        assert len(inputs) == 1
-        assert inputs[0] is p
-        assert attrs == {"low": 1e-7, "high": 1 - 1e-7}
+    def test_log_softmax_over_an_axis_of_one_is_new_zeros(self):
+        x = Tensor([[3.0], [-7.0]])
+        out = log_softmax(x)
+        check(out, [[0.0], [0.0]])
+        assert not shares(out.data, x.data)
+        check(x, [[3.0], [-7.0]])
 
-    def test_cross_entropy_is_one_recorded_op_over_the_log_softmax(self, calls):
-        logits = Tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]])
-        targets = np.array([2, 0])
-        loss = CrossEntropyLoss()(logits, targets)
-        [(op, inputs, attrs)] = calls
-        assert op == "cross_entropy"
-        assert len(inputs) == 1
-        assert inputs[0] is logits
-        assert set(attrs) == {"log_probs", "targets"}
-        # what the backward reads: the log-softmax of the logits, and the targets as indices
-        np.testing.assert_allclose(
-            attrs["log_probs"], ref_log_softmax(logits.data, axis=1), rtol=1e-6, atol=1e-7
-        )
-        assert attrs["log_probs"].dtype == F32
-        np.testing.assert_array_equal(attrs["targets"], [2, 0])
-        assert attrs["targets"].dtype.kind == "i"
-        targets[0] = 1  # the op kept its own copy: changing the caller's array changes nothing
-        np.testing.assert_array_equal(attrs["targets"], [2, 0])
-        check_loss(loss, -ref_log_softmax(logits.data, axis=1)[[0, 1], [2, 0]].mean())
-
-    @pytest.mark.parametrize(
-        ("loss", "predictions", "targets"),
-        [
-            (MSELoss(), Tensor([[0.5, 1.0]]), Tensor([[1.0, 0.0]], requires_grad=True)),
-            (CrossEntropyLoss(), Tensor([[0.5, 1.0]]), Tensor([1], requires_grad=True)),
-            (BinaryCrossEntropyLoss(), Tensor([[0.5, 1.0]]), Tensor([[1.0, 0.0]], True)),
-        ],
-        ids=["mse", "cross-entropy", "bce"],
-    )
-    def test_only_known_ops_and_targets_never_an_input(self, calls, loss, predictions, targets):
-        loss(predictions, targets)
-        ops = [op for op, _, _ in calls]
-        assert ops, "the loss recorded no operation"
-        assert set(ops) <= KNOWN_OPS, f"unknown operations for autograd: {set(ops) - KNOWN_OPS}"
-        for _, inputs, _ in calls:
-            for tensor in inputs:
-                assert tensor is not targets
-                assert tensor.data is not targets.data
-        assert predictions is calls[0][1][0]  # the graph starts at the predictions themselves
-
-    def test_mse_subtracts_a_target_copy_without_grad(self, calls):
-        p = Tensor([1.0, 2.0])
-        targets = Tensor([0.5, 0.5], requires_grad=True)
-        MSELoss()(p, targets)
-        [(a, b)] = [inputs for op, inputs, _ in calls if op == "sub"]
-        assert a is p
-        assert b is not targets
-        assert b.requires_grad is False
-        check(b, [0.5, 0.5])
-
-
-# ===========================================================================================
-# (d) Bad input: clear errors naming the shapes or values
-# ===========================================================================================
-
-
-class TestBadInput:
-    def test_mse_shape_mismatch_names_both_shapes(self):
-        with pytest.raises(ValueError, match=r"\(3, 1\).*\(3,\).*same shape"):
-            MSELoss()(Tensor(np.ones((3, 1))), np.ones(3))
-
-    def test_mse_shape_mismatch_the_other_way(self):
-        with pytest.raises(ValueError, match=r"\(2,\).*\(2, 2\)"):
-            MSELoss()(Tensor([1.0, 2.0]), [[1.0, 2.0], [3.0, 4.0]])
-
-    def test_mse_predictions_must_be_a_tensor(self):
-        with pytest.raises(TypeError, match=r"predictions must be a Tensor; got list"):
-            MSELoss()([1.0, 2.0], [1.0, 2.0])
-
-    @pytest.mark.parametrize("bad", [None, "abc", ["a", "b"]])
-    def test_mse_non_numeric_targets(self, bad):
-        with pytest.raises(TypeError, match="targets must be numbers"):
-            MSELoss()(Tensor([1.0, 2.0]), bad)
-
-    def test_mse_ragged_targets(self):
-        with pytest.raises(ValueError, match="ragged"):
-            MSELoss()(Tensor([[1.0], [2.0]]), [[1.0], [2.0, 3.0]])
-
-    @pytest.mark.parametrize("shape", [(3,), (2, 3, 4), ()])
-    def test_cross_entropy_logits_must_be_2d(self, shape):
-        with pytest.raises(ValueError, match=rf"2-D.*got shape {re_shape(shape)}"):
-            CrossEntropyLoss()(Tensor(np.zeros(shape)), [0])
-
-    def test_cross_entropy_logits_must_be_a_tensor(self):
-        with pytest.raises(TypeError, match=r"logits must be a Tensor; got ndarray"):
-            CrossEntropyLoss()(np.zeros((2, 3)), [0, 1])
-
-    def test_cross_entropy_target_count(self):
-        with pytest.raises(ValueError, match=r"3 targets.*N = 2"):
-            CrossEntropyLoss()(Tensor(np.zeros((2, 3))), [0, 1, 2])
-        with pytest.raises(ValueError, match=r"1 targets.*N = 2"):
-            CrossEntropyLoss()(Tensor(np.zeros((2, 3))), 1)
-
-    def test_cross_entropy_one_hot_targets_are_refused(self):
-        with pytest.raises(ValueError, match=r"1-D.*\(2, 3\).*class indices"):
-            CrossEntropyLoss()(Tensor(np.zeros((2, 3))), np.eye(3)[:2])
-
-    @pytest.mark.parametrize("bad", [[0, 1.5], [0.5, 1], [0, np.nan], Tensor([0.0, 2.25])])
-    def test_cross_entropy_non_integer_targets(self, bad):
-        with pytest.raises(ValueError, match=r"whole-number class indices; got (\d\.\d+|nan)"):
-            CrossEntropyLoss()(Tensor(np.zeros((2, 3))), bad)
-
-    @pytest.mark.parametrize(("targets", "bad"), [([0, 3], 3), ([-1, 0], -1), ([7, 0], 7)])
-    def test_cross_entropy_class_out_of_range_names_index_and_c(self, targets, bad):
-        with pytest.raises(ValueError, match=rf"class index {bad}\b.*C = 3"):
-            CrossEntropyLoss()(Tensor(np.zeros((2, 3))), targets)
-
-    def test_cross_entropy_out_of_range_in_a_float_tensor(self):
-        with pytest.raises(ValueError, match=r"class index 5 .*C = 4"):
-            CrossEntropyLoss()(Tensor(np.zeros((1, 4))), Tensor([5]))
-
-    @pytest.mark.parametrize("bad", [["a", "b"], [True, False], None])
-    def test_cross_entropy_non_numeric_targets(self, bad):
-        with pytest.raises(TypeError, match="targets must be"):
-            CrossEntropyLoss()(Tensor(np.zeros((2, 3))), bad)
-
-    @pytest.mark.parametrize(
-        ("p", "pattern"),
-        [([0.5, 1.5], r"min 0\.5, max 1\.5"), ([-0.25, 0.5], r"min -0\.25, max 0\.5")],
-    )
-    def test_bce_predictions_outside_0_1_name_min_and_max(self, p, pattern):
-        with pytest.raises(ValueError, match=rf"predictions must be probabilities.*{pattern}"):
-            BinaryCrossEntropyLoss()(Tensor(p), [1.0, 0.0])
-
-    def test_bce_logits_passed_by_mistake(self):
-        with pytest.raises(ValueError, match=r"max 3.*Sigmoid"):
-            BinaryCrossEntropyLoss()(Tensor([-2.0, 3.0]), [0.0, 1.0])
-
-    def test_bce_nan_predictions(self):
-        with pytest.raises(ValueError, match=r"predictions.*nan"):
-            BinaryCrossEntropyLoss()(Tensor([0.5, np.nan]), [0.0, 1.0])
-
-    @pytest.mark.parametrize(
-        ("t", "pattern"), [([0.0, 2.0], r"min 0, max 2"), ([-1.0, 1.0], r"min -1, max 1")]
-    )
-    def test_bce_targets_outside_0_1(self, t, pattern):
-        with pytest.raises(ValueError, match=rf"targets must be in \[0, 1\].*{pattern}"):
-            BinaryCrossEntropyLoss()(Tensor([0.5, 0.5]), t)
-
-    def test_bce_shape_mismatch_names_both_shapes(self):
-        with pytest.raises(ValueError, match=r"\(4, 1\).*\(4,\)"):
-            BinaryCrossEntropyLoss()(Tensor(np.full((4, 1), 0.5)), [1.0, 0.0, 1.0, 0.0])
-
-    def test_bce_predictions_must_be_a_tensor(self):
-        with pytest.raises(TypeError, match=r"predictions must be a Tensor; got list"):
-            BinaryCrossEntropyLoss()([0.5], [1.0])
-
-    def test_log_softmax_of_0d(self):
-        with pytest.raises(ValueError, match=r"at least 1 dimension.*\(\)"):
-            log_softmax(Tensor(1.0))
-
-    def test_log_softmax_dim_out_of_range(self):
-        with pytest.raises(IndexError, match=r"dim 2 is out of range.*\(2, 3\)"):
-            log_softmax(Tensor(np.zeros((2, 3))), dim=2)
-
-    def test_log_softmax_dim_must_be_an_int(self):
-        with pytest.raises(TypeError, match="dim must be an int; got float"):
-            log_softmax(Tensor([1.0, 2.0]), dim=0.5)
-
-    def test_log_softmax_needs_a_tensor(self):
-        with pytest.raises(TypeError, match=r"x must be a Tensor; got list"):
-            log_softmax([1.0, 2.0])
-
-
-def re_shape(shape):
-    """The regex for a shape tuple as Python prints it."""
-    return str(tuple(shape)).replace("(", r"\(").replace(")", r"\)")
+    def test_two_calls_give_separate_results(self):
+        p = Tensor([1.0, -1.0])
+        t = Tensor([0.0, 1.0])
+        cases = [
+            (lambda: MSELoss()(p, t), 2.5),
+            (lambda: CrossEntropyLoss()(Tensor([[0.0, 0.0]]), [0]), LN2),
+            (lambda: BinaryCrossEntropyLoss()(Tensor([0.5]), Tensor([1.0])), LN2),
+        ]
+        for make, value in cases:
+            first, second = make(), make()
+            check_loss(first, value)
+            check_loss(second, value)
+            assert not shares(first.data, second.data)
+        x = Tensor([0.0, 0.0])
+        first, second = log_softmax(x), log_softmax(x)
+        check(first, [-LN2, -LN2])
+        assert not shares(first.data, second.data)

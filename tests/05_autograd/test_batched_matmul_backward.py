@@ -1,23 +1,28 @@
-"""Module 05 (Autograd): gradients of batched, broadcast and 1-D matrix products.
+"""Module 05 (autograd), course API: gradients of batched, broadcast and 1-D matrix products.
 
 ``L = sum(G * (A @ B))`` is linear in A and in B, so its exact gradient w.r.t. one element
 A[i] is ``sum(G * (E_i @ B))`` with E_i the one-hot array at i: ``basis_gradient`` below
 computes every gradient that way with plain float64 ``np.matmul`` (numpy's own broadcasting and
 1-D rules), independently of any backward formula. The closed forms (dA = G B^T, dB = A^T G,
 summed over broadcast batch axes) are checked too where they are the textbook ones, and every
-case once more by float64 central differences through tinytorch itself.
+case once more by float32 central differences through tinytorch itself
+(``gradients.assert_gradients_match``, the loss scaled to order 1). No gradient shares memory
+with an operand, the product or the other operand's gradient (API.md, Aliasing).
 
 Tolerances: a float32 gradient here is a sum of at most ~10 float32 products of O(1) numbers,
-so rtol 1e-5 with atol 1e-5 bounds its rounding; float64 central differences with eps = 1e-6
-are good to ~1e-9, checked with rtol 1e-6, atol 1e-8.
+so rtol 1e-5 with atol 1e-5 bounds its rounding. The float64 forms (central differences with
+eps = 1e-6, rtol 1e-6) are in test_extras_batched_matmul.py.
 """
+
+import importlib.util
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from tinytorch_testing import central_differences, f32
-
-from tinytorch.core.activations import Softmax
-from tinytorch.core.tensor import Tensor, default_dtype
+from course_api import Softmax, Tensor
+from gradients import assert_gradients_match
+from tinytorch_testing import f32
 
 pytestmark = [pytest.mark.gradient, pytest.mark.broadcasting]
 
@@ -47,41 +52,32 @@ def grads_float32(av, bv, gv):
         assert isinstance(t.grad, np.ndarray), f".grad is {type(t.grad).__name__}"
         assert t.grad.shape == t.shape
         assert t.grad.dtype == np.float32
+        for name, other in (("A", a.data), ("B", b.data), ("A @ B", out.data), ("G", gv)):
+            assert not np.shares_memory(t.grad, other), f"a .grad shares memory with {name}"
+    assert not np.shares_memory(a.grad, b.grad)
     return a.grad, b.grad
 
 
-def check_numerically_float64(av, bv, gv):
-    with default_dtype(np.float64):
-        a, b = Tensor(av, requires_grad=True), Tensor(bv, requires_grad=True)
-        weights = Tensor(gv)
-
-        def loss():
-            return ((a @ b) * weights).sum()
-
-        loss().backward()
-        analytic = (a.grad, b.grad)
-        for t, grad in zip((a, b), analytic, strict=True):
-            assert grad.shape == t.shape
-            assert grad.dtype == np.float64
-            np.testing.assert_allclose(grad, central_differences(loss, t), rtol=1e-6, atol=1e-8)
+def scale_to_one(values):
+    """2**-k (exact) so that sum(|values|) * 2**-k <= 1: float32 central differences need a
+    loss of order 1 (its rounding error is about L * 6e-8 / eps)."""
+    size = float(np.sum(np.abs(values)))
+    return 2.0 ** -np.ceil(np.log2(size)) if size > 1 else 1.0
 
 
-CASES = {
-    # name: (shape of A, shape of B)
-    "2d": ((3, 4), (4, 5)),
-    "attention_scores": ((2, 3, 4, 5), (2, 3, 5, 4)),  # (B, H, T, D) @ (B, H, D, T)
-    "attention_values": ((2, 2, 4, 4), (2, 2, 4, 3)),  # (B, H, T, T) @ (B, H, T, D)
-    "broadcast_batch_left": ((1, 3, 4), (2, 4, 5)),
-    "broadcast_batch_right": ((2, 3, 4), (1, 4, 5)),
-    "matrix_times_batch": ((3, 4), (2, 4, 5)),
-    "batch_times_matrix": ((2, 3, 4), (4, 5)),
-    "broadcast_both": ((2, 1, 3, 4), (5, 4, 2)),
-    "vector_times_batch": ((4,), (2, 4, 5)),
-    "batch_times_vector": ((2, 3, 4), (4,)),
-    "vector_times_matrix": ((4,), (4, 3)),
-    "matrix_times_vector": ((3, 4), (4,)),
-    "vector_dot_vector": ((5,), (5,)),
-}
+def _shared(name):
+    """tests/05_autograd/<name>.py, imported once per process (--import-mode=importlib puts
+    no test folder on sys.path, so a plain import would not find it)."""
+    key = f"suite05_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+CASES = _shared("op_registry").MATMUL_CASES  # name: (shape of A, shape of B)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -97,12 +93,17 @@ def test_matches_float64_basis_gradient(case):
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_matches_float64_central_differences(case):
+def test_matches_float32_central_differences(case):
     shape_a, shape_b = CASES[case]
     rng = np.random.default_rng(100 + list(CASES).index(case))
     av, bv = rng.standard_normal(shape_a), rng.standard_normal(shape_b)
     gv = rng.standard_normal(np.matmul(av, bv).shape)
-    check_numerically_float64(av, bv, gv)
+    gv = gv * scale_to_one(gv * np.matmul(av, bv))
+
+    def loss(a, b):
+        return ((a @ b) * Tensor(gv)).sum()
+
+    assert_gradients_match(loss, [av, bv])
 
 
 def test_attention_scores_closed_form():
@@ -169,21 +170,14 @@ def test_only_the_input_that_requires_grad_gets_one():
 
 
 @pytest.mark.integration
-def test_full_attention_head_numerically():
-    # softmax(Q K^T / sqrt(D)) V, every input checked by float64 central differences
+def test_full_attention_head():
+    # softmax(Q K^T / sqrt(D)) V, every input checked by float32 central differences
     rng = np.random.default_rng(10)
-    with default_dtype(np.float64):
-        q, k, v = (Tensor(rng.standard_normal((2, 2, 3, 4)), requires_grad=True) for _ in "qkv")
-        weights = Tensor(rng.standard_normal((2, 2, 3, 4)))
+    q, k, v = (rng.standard_normal((2, 2, 3, 4)) for _ in "qkv")
+    weights = rng.standard_normal((2, 2, 3, 4)) / 16  # sum(|weights * output|) is about 1
 
-        def loss():
-            scores = q @ k.transpose(-2, -1) / 2.0  # sqrt(D) = 2
-            return ((Softmax()(scores, dim=-1) @ v) * weights).sum()
+    def loss(q, k, v):
+        scores = q @ k.transpose(-2, -1) / 2.0  # sqrt(D) = 2
+        return ((Softmax()(scores, dim=-1) @ v) * Tensor(weights)).sum()
 
-        loss().backward()
-        analytic = {"q": q.grad, "k": k.grad, "v": v.grad}
-        for name, t in (("q", q), ("k", k), ("v", v)):
-            assert analytic[name].shape == (2, 2, 3, 4)
-            np.testing.assert_allclose(
-                analytic[name], central_differences(loss, t), rtol=1e-6, atol=1e-8, err_msg=name
-            )
+    assert_gradients_match(loss, [q, k, v])

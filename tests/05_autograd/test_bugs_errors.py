@@ -1,20 +1,18 @@
-"""Module 05 (Autograd) bugs: backward() misuse gets a clear error, and its options work.
+"""Module 05 (Autograd) bugs: backward() misuse is refused, and its options work.
 
 API.md, "05 Autograd": a second backward() through a freed graph raises unless
-retain_graph=True; backward() without a gradient needs a one-element tensor; the gradient,
-when given, may be a Tensor, an ndarray or a scalar and must have the tensor's shape;
-backward() on a tensor that does not require grad raises.
+retain_graph=True; backward() without a gradient needs a one-element tensor (a larger one
+raises); the gradient, when given, may be a Tensor, an ndarray or a scalar. API.md fixes no
+exception type for these refusals, so a test here checks only that one is raised, next to a
+control that must work; the reference's types and words (and its refusals that API.md does
+not require: a tensor that does not require grad, a gradient of the wrong shape) are in
+test_extras_errors.py. Every gradient handed out is new memory (API.md, Aliasing).
 """
-
-import re
 
 import numpy as np
 import pytest
-
-import tinytorch.core.autograd  # noqa: F401  (importing module 05 turns autograd on)
-from tinytorch.core.activations import Tanh
-from tinytorch.core.layers import Linear
-from tinytorch.core.tensor import Tensor
+from course_api import Linear, Tanh, Tensor
+from tinytorch_testing import f32
 
 pytestmark = pytest.mark.gradient
 
@@ -25,7 +23,7 @@ def test_backward_twice_without_retain_graph_raises():
     loss = (x * x).sum()
     loss.backward()
     np.testing.assert_array_equal(x.grad, [2.0, 4.0])
-    with pytest.raises(RuntimeError, match="retain_graph"):
+    with pytest.raises(Exception):  # noqa: B017, PT011 (API.md fixes no type)
         loss.backward()
     np.testing.assert_array_equal(x.grad, [2.0, 4.0])  # the refused pass added nothing
 
@@ -38,7 +36,8 @@ def test_backward_through_a_freed_subgraph_raises():
     first = h.sum()
     second = (h * 2).sum()
     first.backward()
-    with pytest.raises(RuntimeError, match="retain_graph"):
+    np.testing.assert_allclose(x.grad, np.exp(f32([1.0, 2.0])), rtol=1e-6)
+    with pytest.raises(Exception):  # noqa: B017, PT011 (API.md fixes no type)
         second.backward()
 
 
@@ -46,9 +45,16 @@ def test_backward_through_a_freed_subgraph_raises():
 def test_retain_graph_twice_gives_exactly_double():
     rng = np.random.default_rng(0)
     layer = Linear(3, 2)
-    x = Tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    xv = rng.standard_normal((4, 3))
+    x = Tensor(xv, requires_grad=True)
     loss = (Tanh()(layer(x)) ** 2).mean()
     loss.backward(retain_graph=True)
+    # by hand: L = mean(tanh(z)^2), z = x W + b; dL/dz = 2 tanh(z) (1 - tanh(z)^2) / 8
+    w, b = (p.data.astype(np.float64) for p in (layer.weight, layer.bias))
+    t = np.tanh(f32(xv) @ w + b)
+    dz = 2 * t * (1 - t**2) / t.size
+    for p, expected in ((layer.weight, f32(xv).T @ dz), (layer.bias, dz.sum(0)), (x, dz @ w.T)):
+        np.testing.assert_allclose(p.grad, expected, rtol=1e-4, atol=1e-7)
     once = [p.grad.copy() for p in (layer.weight, layer.bias, x)]
     loss.backward(retain_graph=True)
     for p, g in zip((layer.weight, layer.bias, x), once, strict=True):
@@ -56,17 +62,21 @@ def test_retain_graph_twice_gives_exactly_double():
     loss.backward()
     for p, g in zip((layer.weight, layer.bias, x), once, strict=True):
         np.testing.assert_allclose(p.grad, 3 * g, rtol=1e-6)
-    with pytest.raises(RuntimeError, match="retain_graph"):
+    with pytest.raises(Exception):  # noqa: B017, PT011 (API.md fixes no type)
         loss.backward()
 
 
 @pytest.mark.parametrize("shape", [(2,), (2, 3), (1, 2)])
-def test_non_scalar_backward_without_gradient_raises_naming_the_shape(shape):
+def test_non_scalar_backward_without_gradient_raises(shape):
     x = Tensor(np.ones(shape), requires_grad=True)
     y = x * 2
-    with pytest.raises(RuntimeError, match=r"one-element.*" + re.escape(str(shape))):
+    with pytest.raises(Exception):  # noqa: B017, PT011 (API.md fixes no type)
         y.backward()
     assert x.grad is None
+    # control: with a gradient of its shape, the same kind of graph differentiates
+    x = Tensor(np.ones(shape), requires_grad=True)
+    (x * 2).backward(np.full(shape, 0.5))
+    np.testing.assert_array_equal(x.grad, np.ones(shape))
 
 
 def test_explicit_gradient_equals_gradient_of_weighted_sum():
@@ -78,28 +88,37 @@ def test_explicit_gradient_equals_gradient_of_weighted_sum():
     x2 = Tensor(xv, requires_grad=True)
     (x2**2 * Tensor(wv) * Tensor(g)).sum().backward()
     # both equal the hand gradient 2 x w g
-    x32, w32, g32 = (v.astype(np.float32).astype(np.float64) for v in (xv, wv, g))
-    np.testing.assert_allclose(x1.grad, 2 * x32 * w32 * g32, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(x1.grad, 2 * f32(xv) * f32(wv) * f32(g), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(x1.grad, x2.grad, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(
-    "gradient",
-    [Tensor([[1.0, -2.0]]), np.array([[1.0, -2.0]]), np.array([[1.0, -2.0]], dtype=np.float64)],
-    ids=["tensor", "ndarray", "float64-ndarray"],
+    "make_gradient",
+    [
+        lambda: Tensor([[1.0, -2.0]]),
+        lambda: np.array([[1.0, -2.0]]),
+        lambda: np.array([[1.0, -2.0]], dtype=np.float32),
+    ],
+    ids=["tensor", "float64-ndarray", "float32-ndarray"],
 )
-def test_gradient_may_be_a_tensor_or_an_ndarray(gradient):
+def test_gradient_may_be_a_tensor_or_an_ndarray(make_gradient):
     x = Tensor([[3.0, 4.0]], requires_grad=True)
-    (x * x).backward(gradient)
+    (x * x).backward(make_gradient())
     np.testing.assert_array_equal(x.grad, [[6.0, -16.0]])
     assert x.grad.dtype == np.float32
 
 
 @pytest.mark.parametrize("shape", [(), (1,)])
-def test_scalar_gradient_for_a_one_element_output(shape):
+@pytest.mark.parametrize(
+    "scalar", [3.0, 3, np.float32(3.0), np.float64(3.0)], ids=["float", "int", "f32", "f64"]
+)
+def test_scalar_gradient_for_a_one_element_output(shape, scalar):
     x = Tensor(np.full(shape, 2.0), requires_grad=True)
-    (x * x).backward(3.0)
-    np.testing.assert_array_equal(np.asarray(x.grad), np.full(shape, 12.0))
+    (x * x).backward(scalar)
+    assert isinstance(x.grad, np.ndarray)
+    assert x.grad.shape == shape
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad, np.full(shape, 12.0))
 
 
 def test_backward_on_a_leaf_itself():
@@ -111,20 +130,51 @@ def test_backward_on_a_leaf_itself():
     np.testing.assert_array_equal(m.grad, [[3.0, 4.0]])
 
 
-def test_backward_on_tensor_that_does_not_require_grad_raises():
-    for t in (Tensor([1.0]), Tensor([1.0, 2.0]).sum(), Tensor(3.0) * 2):
-        with pytest.raises(RuntimeError, match="does not require grad"):
-            t.backward()
-
-
+@pytest.mark.accumulation
 @pytest.mark.parametrize(
-    ("out_shape", "grad_shape"), [((2, 3), (3, 2)), ((2, 3), (3,)), ((4,), (2, 2)), ((2,), (3,))]
+    "make_gradient",
+    [lambda: np.array([[3.0, 4.0]], dtype=np.float32), lambda: Tensor([[3.0, 4.0]])],
+    ids=["float32-ndarray", "tensor"],
 )
-def test_gradient_of_wrong_shape_raises_naming_both_shapes(out_shape, grad_shape):
-    x = Tensor(np.ones(out_shape), requires_grad=True)
-    y = x * 2
-    with pytest.raises(ValueError, match="shape") as caught:
-        y.backward(np.ones(grad_shape))
-    assert str(grad_shape) in str(caught.value)
-    assert str(out_shape) in str(caught.value)
-    assert x.grad is None
+@pytest.mark.parametrize(
+    "through",
+    [
+        lambda t: t,
+        lambda t: t.reshape(1, 2),
+        lambda t: t.reshape(2).reshape(1, 2),
+        lambda t: t.transpose().transpose(),
+        lambda t: t + 0,
+        lambda t: t * 1,
+        lambda t: t[0:1],
+    ],
+    ids=["leaf", "reshape-same", "reshape", "transpose", "add0", "mul1", "getitem"],
+)
+def test_gradient_handed_to_backward_is_never_stored_as_is(make_gradient, through):
+    # API.md, Aliasing: a .grad is new memory, even where the gradient passes through
+    # unchanged; writing into the caller's gradient later must not move .grad
+    m = Tensor([[1.0, 2.0]], requires_grad=True)
+    gradient = make_gradient()
+    array = gradient.data if isinstance(gradient, Tensor) else gradient
+    through(m).backward(gradient)
+    np.testing.assert_array_equal(m.grad, [[3.0, 4.0]])
+    assert m.grad.dtype == np.float32
+    assert not np.shares_memory(m.grad, array)
+    assert not np.shares_memory(m.grad, m.data)
+    array[...] = 0.0
+    np.testing.assert_array_equal(m.grad, [[3.0, 4.0]])
+
+
+@pytest.mark.accumulation
+def test_two_leaves_fed_one_gradient_get_separate_grads():
+    # add hands the same gradient to both inputs: each leaf still gets its own array
+    a = Tensor([1.0, 2.0], requires_grad=True)
+    b = Tensor([3.0, 4.0], requires_grad=True)
+    gradient = np.array([0.5, -1.0], dtype=np.float32)
+    (a + b).backward(gradient)
+    np.testing.assert_array_equal(a.grad, [0.5, -1.0])
+    np.testing.assert_array_equal(b.grad, [0.5, -1.0])
+    assert not np.shares_memory(a.grad, b.grad)
+    assert not np.shares_memory(a.grad, gradient)
+    assert not np.shares_memory(b.grad, gradient)
+    a.grad[...] = 7.0
+    np.testing.assert_array_equal(b.grad, [0.5, -1.0])

@@ -1,44 +1,58 @@
-"""Module 07 (Training): Trainer checkpoints, API.md "07 Training" (fix).
+"""Module 07 (Training), course API: Trainer checkpoints, API.md "07 Training" (fix).
 
-A checkpoint restores model, optimizer state, scheduler, history and numpy's global random
-state (Dropout draws from it), so a resumed run is bit-identical to one that never stopped.
-The file is a zip of header.json and .npy arrays: loading runs no code from it (no pickle),
-a truncated or corrupt file raises ValueError, and a file from a model of another shape
-raises ValueError naming the parameter and both shapes while leaving everything unchanged.
-Saving is atomic (temporary file in the same directory, flush + fsync, os.replace), so a
-crash while saving never destroys the previous checkpoint.
+A checkpoint restores the model's parameters, the optimizer's state, the scheduler, ``.epoch``,
+``.step`` and ``.history`` exactly; loading never runs code from the file (no pickle); a
+truncated or corrupt file raises an error (API.md names no type: any exception but the stub's
+NotImplementedError) and leaves the trainer as it was; a crash while saving never destroys
+the previous checkpoint. These tests hold for any file format: they save, load, and damage
+the bytes of whatever file the implementation wrote.
+
+The optimizer's state is not read directly (API.md gives it no public form): a trainer that
+loaded a checkpoint must go on exactly as the one that saved it, given the same random draws
+(Dropout draws from numpy's global generator, so both runs are reseeded alike). The
+reference's file format, error types and words, and the random state it also restores are
+tested in test_extras_checkpoints.py.
 """
 
+import copy
 import hashlib
 import io
-import json
-import os
 import pickle
+import signal
 import subprocess
 import sys
 import textwrap
-import zipfile
 
 import numpy as np
 import pytest
-
-from tinytorch.core import training
-from tinytorch.core.activations import ReLU
-from tinytorch.core.layers import Dropout, Layer, Linear, Sequential
-from tinytorch.core.losses import CrossEntropyLoss, MSELoss
-from tinytorch.core.optimizers import SGD, Adam, AdamW
-from tinytorch.core.tensor import Tensor, default_dtype
-from tinytorch.core.training import CosineSchedule, Trainer
+from course_api import (
+    SGD,
+    Adam,
+    AdamW,
+    CosineSchedule,
+    CrossEntropyLoss,
+    Dropout,
+    Layer,
+    Linear,
+    MSELoss,
+    ReLU,
+    Tensor,
+    Trainer,
+)
 
 _RNG = np.random.default_rng(77)
 X = _RNG.normal(size=(20, 2))
 LABELS = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5).astype(int)  # classes 0, 1, 2
-DATA = [(Tensor(X[i : i + 4]), LABELS[i : i + 4]) for i in range(0, 20, 4)]
 OPTIMIZERS = {
     "sgd": lambda params: SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-3),
     "adam": lambda params: Adam(params, lr=0.02, weight_decay=1e-3),
     "adamw": lambda params: AdamW(params, lr=0.02),
 }
+
+
+def data():
+    """Five batches of four points."""
+    return [(Tensor(X[i : i + 4]), LABELS[i : i + 4]) for i in range(0, 20, 4)]
 
 
 class Net(Layer):
@@ -68,20 +82,21 @@ def make_trainer(seed, kind="adam", hidden=8, classes=3, scheduler=True):
 
 def train(trainer, epochs):
     for _ in range(epochs):
-        trainer.train_epoch(DATA, accumulation_steps=2)
-        trainer.evaluate(DATA)
+        trainer.train_epoch(data(), accumulation_steps=2)
+        trainer.evaluate(data())
 
 
 def snapshot(trainer):
-    """Everything a checkpoint must restore, as plain copies."""
-    optimizer = trainer.optimizer.state_dict()
+    """What a checkpoint must restore and the course API shows, as plain copies."""
+    schedule = trainer.scheduler
     return {
         "params": [p.data.copy() for p in trainer.model.parameters()],
-        "optimizer": optimizer,
+        "lr": trainer.optimizer.lr,
+        "step_count": trainer.optimizer.step_count,
         "epoch": trainer.epoch,
         "step": trainer.step,
-        "history": json.loads(json.dumps(trainer.history)),
-        "scheduler": None if trainer.scheduler is None else trainer.scheduler.state_dict(),
+        "history": copy.deepcopy(trainer.history),
+        "schedule": None if schedule is None else [schedule.get_lr(e) for e in range(8)],
     }
 
 
@@ -90,31 +105,23 @@ def assert_same(a, b):
     for x, y in zip(a["params"], b["params"], strict=True):
         assert x.dtype == y.dtype
         np.testing.assert_array_equal(x, y)  # bit for bit
-    oa, ob = a["optimizer"], b["optimizer"]
-    assert (oa["type"], oa["step_count"], oa["hyperparameters"]) == (
-        ob["type"],
-        ob["step_count"],
-        ob["hyperparameters"],
-    )
-    for sa, sb in zip(oa["state"], ob["state"], strict=True):
-        assert sorted(sa) == sorted(sb)
-        for key in sa:
-            np.testing.assert_array_equal(sa[key], sb[key])
-    assert (a["epoch"], a["step"], a["history"], a["scheduler"]) == (
-        b["epoch"],
-        b["step"],
-        b["history"],
-        b["scheduler"],
-    )
+    rest = ("lr", "step_count", "epoch", "step", "history", "schedule")
+    assert {key: a[key] for key in rest} == {key: b[key] for key in rest}
+
+
+def assert_go_on_alike(a, b):
+    """One more epoch of both trainers, with the same random draws, ends in the same state:
+    equal parameters alone do not show that the optimizer's state (momentum buffers, Adam's
+    moments and step) came back, the next steps do."""
+    for trainer in (a, b):
+        np.random.seed(2024)
+        train(trainer, 1)
+    assert_same(snapshot(a), snapshot(b))
 
 
 def file_bytes(path):
     with open(path, "rb") as f:
         return f.read()
-
-
-def rng_keys():
-    return np.random.get_state()[1].copy()
 
 
 @pytest.fixture
@@ -135,42 +142,28 @@ def saved(tmp_path):
 class TestRoundTrip:
     def test_load_restores_everything(self, saved):
         original, path, state = saved
-        keys_at_save = rng_keys()
-        np.random.random(100)  # move the global generator on
         fresh = make_trainer(2)  # other initial weights, untrained
         fresh.optimizer.lr = 0.5
         fresh.load_checkpoint(path)
         assert_same(snapshot(fresh), state)
-        np.testing.assert_array_equal(rng_keys(), keys_at_save)
-        assert fresh.optimizer.lr == original.optimizer.lr
-        assert (fresh.epoch, fresh.step) == (2, 6)
+        assert (fresh.epoch, fresh.step) == (2, 6)  # 5 batches in groups of 2: 3 steps an epoch
+        assert fresh.optimizer.step_count == 6
         assert len(fresh.history["train_loss"]) == 2
         assert len(fresh.history["eval_loss"]) == 2
+        assert len(fresh.history["learning_rates"]) == 2
+        assert_go_on_alike(original, fresh)
 
     def test_scheduler_is_restored(self, saved):
-        _, path, _ = saved
+        original, path, _ = saved
         fresh = make_trainer(3)
         fresh.scheduler = CosineSchedule(max_lr=9.0, min_lr=1.0, total_epochs=99)
         fresh.load_checkpoint(path)
-        assert fresh.scheduler.state_dict() == {
-            "max_lr": 0.05,
-            "min_lr": 0.001,
-            "total_epochs": 6,
-        }
-
-    def test_file_is_a_zip_of_json_and_npy_only(self, saved):
-        _, path, state = saved
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            assert "header.json" in names
-            assert all(n == "header.json" or n.endswith(".npy") for n in names)
-            header = json.loads(archive.read("header.json"))
-            for name in names:
-                if name.endswith(".npy"):
-                    array = np.load(io.BytesIO(archive.read(name)), allow_pickle=False)
-                    assert array.dtype != object
-        assert header["trainer"]["epoch"] == 2
-        assert header["trainer"]["history"] == state["history"]
+        expected = [0.05, *[0.001 + 0.049 * (1 + np.cos(np.pi * e / 6)) / 2 for e in (1, 2)]]
+        lrs = [fresh.scheduler.get_lr(e) for e in range(10)]
+        np.testing.assert_allclose(lrs[:3], expected, rtol=1e-12)
+        assert lrs[6:] == [0.001] * 4
+        assert lrs == [original.scheduler.get_lr(e) for e in range(10)]
+        assert_go_on_alike(original, fresh)  # the next epoch's lr comes from the schedule
 
     def test_save_replaces_an_older_checkpoint(self, saved):
         trainer, path, _ = saved
@@ -181,18 +174,38 @@ class TestRoundTrip:
         fresh.load_checkpoint(path)
         assert_same(snapshot(fresh), later)
         assert fresh.epoch == 3
-        assert os.listdir(path.parent) == [path.name]  # no temporary file left behind
 
-    def test_str_path_and_float64_model(self, tmp_path):
-        with default_dtype(np.float64):
-            trainer = make_trainer(5, scheduler=False)
-        trainer.train_epoch(DATA)
-        trainer.save_checkpoint(str(tmp_path / "f64"))
-        with default_dtype(np.float64):
-            fresh = make_trainer(6, scheduler=False)
-        fresh.load_checkpoint(str(tmp_path / "f64"))
-        assert fresh.model.parameters()[0].dtype == np.float64
+    def test_training_on_after_saving_changes_neither_the_file_nor_what_it_loads(self, saved):
+        trainer, path, state = saved
+        before = file_bytes(path)
+        train(trainer, 1)
+        assert file_bytes(path) == before
+        fresh = make_trainer(5)
+        fresh.load_checkpoint(path)
+        assert_same(snapshot(fresh), state)
+
+    def test_str_path(self, tmp_path):
+        trainer = make_trainer(5, scheduler=False)
+        trainer.train_epoch(data())
+        trainer.save_checkpoint(str(tmp_path / "plain"))
+        fresh = make_trainer(6, scheduler=False)
+        fresh.load_checkpoint(str(tmp_path / "plain"))
+        assert fresh.model.parameters()[0].dtype == np.float32
         assert_same(snapshot(fresh), snapshot(trainer))
+        assert_go_on_alike(trainer, fresh)
+
+    def test_loaded_parameters_own_their_memory(self, saved):
+        # API.md, Aliasing: the loaded parameters share memory with no other parameter, of
+        # this model, of the trainer that saved, or of another trainer loading the same file.
+        original, path, state = saved
+        one, two = make_trainer(7), make_trainer(8)
+        one.load_checkpoint(path)
+        two.load_checkpoint(path)
+        assert_same(snapshot(one), state)
+        arrays = [p.data for t in (original, one, two) for p in t.model.parameters()]
+        for i, array in enumerate(arrays):
+            for other in arrays[i + 1 :]:
+                assert not np.shares_memory(array, other)
 
 
 class TestExactResume:
@@ -202,26 +215,29 @@ class TestExactResume:
         straight = make_trainer(10, kind)
         train(straight, 2)
         straight.save_checkpoint(tmp_path / "mid.ckpt")
+        np.random.seed(99)  # the dropout masks of epochs 3 to 5, drawn alike in both runs
         train(straight, 3)
-        # Interrupted: a new process would start from other weights and another random state.
+        # Interrupted: another process, with other weights and an optimizer state of its own.
         resumed = make_trainer(11, kind)
-        np.random.seed(12345)
+        train(resumed, 1)
         resumed.load_checkpoint(tmp_path / "mid.ckpt")
+        np.random.seed(99)
         train(resumed, 3)
         assert_same(snapshot(resumed), snapshot(straight))
         assert resumed.epoch == 5
         assert len(resumed.history["learning_rates"]) == 5
 
-    def test_the_random_state_matters_for_this_run(self, tmp_path):
-        # Without restoring the generator, dropout would draw other masks: the resume test
-        # above would fail. This shows the run depends on it.
+    def test_the_dropout_draws_matter_for_this_run(self, tmp_path):
+        # The control of the test above: with other dropout masks the runs part, so equal
+        # random draws (and not luck) are what makes them equal there.
         straight = make_trainer(10)
         train(straight, 2)
         straight.save_checkpoint(tmp_path / "mid.ckpt")
+        np.random.seed(99)
         train(straight, 1)
         resumed = make_trainer(11)
         resumed.load_checkpoint(tmp_path / "mid.ckpt")
-        np.random.seed(12345)  # after loading: other dropout masks
+        np.random.seed(12345)
         train(resumed, 1)
         differs = [
             not np.array_equal(a.data, b.data)
@@ -245,319 +261,161 @@ class Payload:
         return (open, (self.sentinel, "w"))
 
 
-def rewrite(path, members):
-    """Write a zip archive at `path` with `members` (name -> bytes)."""
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
+def payload_file(kind, sentinel):
+    """The bytes of a file that runs Payload when loaded with pickle: a pickle, or numpy's
+    .npy / .npz holding an object array (loaded with allow_pickle=True)."""
+    if kind == "pickle":
+        return pickle.dumps({"model": Payload(sentinel), "epoch": 2})
+    buffer = io.BytesIO()
+    objects = np.array([Payload(sentinel)], dtype=object)
+    if kind == "npy":
+        np.save(buffer, objects, allow_pickle=True)
+    else:
+        np.savez(buffer, model=objects)
+    return buffer.getvalue()
 
 
-def members_of(path):
-    with zipfile.ZipFile(path) as archive:
-        return {name: archive.read(name) for name in archive.namelist()}
-
-
-def assert_unchanged(trainer, state, keys):
+def assert_refused(trainer, bad, state, good):
+    """Loading `bad` raises and changes nothing; the good checkpoint still loads after it."""
+    # API.md promises "a clear error" of no named type: any exception will do, except the
+    # NotImplementedError of a load_checkpoint not written yet.
+    with pytest.raises(Exception) as caught:  # noqa: PT011
+        trainer.load_checkpoint(bad)
+    assert not isinstance(caught.value, NotImplementedError), caught.value
     assert_same(snapshot(trainer), state)
-    np.testing.assert_array_equal(rng_keys(), keys)
+    trainer.load_checkpoint(good)
+    assert_same(snapshot(trainer), state)
 
 
 class TestNoCodeFromTheFile:
-    def test_pickled_object_array_is_refused_and_not_run(self, saved, tmp_path):
+    @pytest.mark.parametrize("kind", ["pickle", "npy", "npz"])
+    def test_pickled_objects_are_refused_and_not_run(self, saved, tmp_path, kind):
         trainer, path, state = saved
         sentinel = tmp_path / "code-ran"
-        members = members_of(path)
-        name = next(n for n in members if n.endswith(".npy"))
-        evil = io.BytesIO()
-        np.save(evil, np.array([Payload(sentinel)], dtype=object), allow_pickle=True)
-        members[name] = evil.getvalue()
-        bad = tmp_path / "evil.ckpt"
-        rewrite(bad, members)
-        keys = rng_keys()
-        with pytest.raises(ValueError, match="not a valid tinytorch checkpoint"):
-            trainer.load_checkpoint(bad)
+        bad = tmp_path / f"evil.{kind}"
+        bad.write_bytes(payload_file(kind, sentinel))
+        assert_refused(trainer, bad, state, path)
         assert not sentinel.exists()
-        assert_unchanged(trainer, state, keys)
-
-    def test_a_plain_pickle_file_is_refused_and_not_run(self, saved, tmp_path):
-        trainer, _, state = saved
-        sentinel = tmp_path / "code-ran"
-        bad = tmp_path / "pickle.ckpt"
-        bad.write_bytes(pickle.dumps({"model": Payload(sentinel)}))
-        with pytest.raises(ValueError, match="truncated or corrupt"):
-            trainer.load_checkpoint(bad)
-        assert not sentinel.exists()
-        assert_same(snapshot(trainer), state)
-
-    def test_pickle_in_place_of_the_header_is_refused(self, saved, tmp_path):
-        trainer, path, state = saved
-        sentinel = tmp_path / "code-ran"
-        members = members_of(path)
-        members["header.json"] = pickle.dumps(Payload(sentinel))
-        bad = tmp_path / "header.ckpt"
-        rewrite(bad, members)
-        with pytest.raises(ValueError, match="not a valid tinytorch checkpoint"):
-            trainer.load_checkpoint(bad)
-        assert not sentinel.exists()
-        assert_same(snapshot(trainer), state)
 
 
 class TestDamagedFiles:
     @pytest.mark.parametrize("keep", [0, 10, 0.5, -1])
     def test_truncated_file(self, saved, tmp_path, keep):
         trainer, path, state = saved
-        data = file_bytes(path)
-        cut = int(len(data) * keep) if isinstance(keep, float) else keep % len(data)
+        content = file_bytes(path)
+        cut = int(len(content) * keep) if isinstance(keep, float) else keep % len(content)
         bad = tmp_path / "cut.ckpt"
-        bad.write_bytes(data[:cut])
-        keys = rng_keys()
-        with pytest.raises(ValueError, match="truncated or corrupt"):
-            trainer.load_checkpoint(bad)
-        assert_unchanged(trainer, state, keys)
+        bad.write_bytes(content[:cut])
+        assert_refused(trainer, bad, state, path)
 
-    def test_flipped_byte_in_an_array(self, saved, tmp_path):
+    @pytest.mark.parametrize("kind", ["empty", "text", "random"])
+    def test_garbage_file(self, saved, tmp_path, kind):
         trainer, path, state = saved
-        data = bytearray(file_bytes(path))
-        with zipfile.ZipFile(path) as archive:
-            info = archive.getinfo("arrays/model.0.npy")
-        # The member's data starts after its 30-byte local header, name and extra field.
-        start = info.header_offset + 30 + len(info.filename) + len(info.extra)
-        data[start + info.compress_size - 3] ^= 0x40  # inside the float values
-        bad = tmp_path / "flip.ckpt"
-        bad.write_bytes(bytes(data))
-        with pytest.raises(ValueError, match=r"(?i)crc|corrupt"):
-            trainer.load_checkpoint(bad)
-        assert_same(snapshot(trainer), state)
-
-    def test_garbage_and_empty_files(self, saved, tmp_path):
-        trainer, _, state = saved
-        for content in (b"", b"not a checkpoint at all\n", os.urandom(4096)):
-            bad = tmp_path / "garbage.ckpt"
-            bad.write_bytes(content)
-            with pytest.raises(ValueError, match="truncated or corrupt"):
-                trainer.load_checkpoint(bad)
-        assert_same(snapshot(trainer), state)
+        contents = {
+            "empty": b"",
+            "text": b"not a checkpoint at all\n",
+            "random": np.random.default_rng(78).bytes(4096),
+        }
+        bad = tmp_path / "garbage.ckpt"
+        bad.write_bytes(contents[kind])
+        assert_refused(trainer, bad, state, path)
 
     def test_missing_file(self, saved, tmp_path):
-        trainer, _, state = saved
-        with pytest.raises(FileNotFoundError):
-            trainer.load_checkpoint(tmp_path / "nope.ckpt")
-        assert_same(snapshot(trainer), state)
-
-    @pytest.mark.parametrize(
-        ("edit", "match"),
-        [
-            (lambda h: h.update(format="something-else"), "not a tinytorch-checkpoint"),
-            (lambda h: h.update(version=99), "version 99"),
-            (lambda h: h["trainer"].update(epoch=-1), "epoch"),
-            (lambda h: h["trainer"]["history"].update(train_loss="x"), "train_loss"),
-            (lambda h: h["optimizer"].update(step_count=-2), "step_count"),
-            (lambda h: h["optimizer"]["hyperparameters"].update(lr=-1.0), "lr"),
-            (lambda h: h["scheduler"].update(min_lr=5.0), "min_lr"),
-            (lambda h: h.pop("rng"), "rng"),
-            (lambda h: h["arrays"].append("model.99"), "disagree"),
-        ],
-        ids=[
-            "format",
-            "version",
-            "epoch",
-            "history",
-            "step-count",
-            "lr",
-            "scheduler",
-            "no-rng",
-            "missing-array",
-        ],
-    )
-    def test_bad_header_fields(self, saved, tmp_path, edit, match):
         trainer, path, state = saved
-        members = members_of(path)
-        header = json.loads(members["header.json"])
-        edit(header)
-        members["header.json"] = json.dumps(header).encode()
-        bad = tmp_path / "edited.ckpt"
-        rewrite(bad, members)
-        keys = rng_keys()
-        with pytest.raises(ValueError, match=match):
-            trainer.load_checkpoint(bad)
-        assert_unchanged(trainer, state, keys)
+        assert_refused(trainer, tmp_path / "nope.ckpt", state, path)
 
-    def test_extra_member_is_refused(self, saved, tmp_path):
-        trainer, path, state = saved
-        members = members_of(path)
-        members["run_me.py"] = b"print('hello')"
-        bad = tmp_path / "extra.ckpt"
-        rewrite(bad, members)
-        with pytest.raises(ValueError, match="disagree"):
-            trainer.load_checkpoint(bad)
-        assert_same(snapshot(trainer), state)
-
-
-# ===========================================================================================
-# Another model, optimizer or scheduler
-# ===========================================================================================
-
-
-class TestMismatch:
-    def test_other_shape_names_the_parameter_and_both_shapes(self, saved):
+    @pytest.mark.parametrize(("hidden", "classes"), [(8, 5), (4, 3)])
+    def test_checkpoint_of_another_shape_of_model(self, saved, hidden, classes):
+        # It cannot be restored exactly, so it must be refused; no parameter takes a shape
+        # or dtype other than its own.
         _, path, _ = saved
-        other = make_trainer(20, classes=5)  # last layer (8, 5) instead of (8, 3)
-        train(other, 1)
-        before, keys = snapshot(other), rng_keys()
-        with pytest.raises(ValueError, match=r"model parameter 2.*\(8, 3\).*\(8, 5\)"):
+        other = make_trainer(20, hidden=hidden, classes=classes)
+        shapes = [(p.shape, p.dtype) for p in other.model.parameters()]
+        with pytest.raises(Exception) as caught:  # noqa: PT011 (no type named, as above)
             other.load_checkpoint(path)
-        # Parameters 0 and 1 have matching shapes: a loader that assigned as it went would
-        # have overwritten them before reaching parameter 2.
-        assert_unchanged(other, before, keys)
-
-    def test_other_hidden_size(self, saved):
-        _, path, _ = saved
-        other = make_trainer(21, hidden=4)
-        before = snapshot(other)
-        with pytest.raises(ValueError, match=r"model parameter 0.*\(2, 8\).*\(2, 4\)"):
-            other.load_checkpoint(path)
-        assert_same(snapshot(other), before)
-
-    def test_other_number_of_parameters(self, saved):
-        _, path, _ = saved
-        np.random.seed(22)
-        model = Sequential(Linear(2, 8), ReLU(), Linear(8, 8), ReLU(), Linear(8, 3))
-        other = Trainer(model, Adam(model.parameters()), CrossEntropyLoss())
-        before = [p.data.copy() for p in model.parameters()]
-        with pytest.raises(ValueError, match=r"4 model parameters.*6"):
-            other.load_checkpoint(path)
-        for p, b in zip(model.parameters(), before, strict=True):
-            np.testing.assert_array_equal(p.data, b)
-
-    def test_other_dtype(self, saved):
-        _, path, _ = saved
-        with default_dtype(np.float64):
-            other = make_trainer(23)
-        before = snapshot(other)
-        with pytest.raises(ValueError, match=r"model parameter 0.*float32.*float64"):
-            other.load_checkpoint(path)
-        assert_same(snapshot(other), before)
-
-    def test_other_optimizer_leaves_the_model_unchanged(self, saved):
-        _, path, _ = saved
-        other = make_trainer(24, kind="sgd")  # same model shapes, SGD instead of Adam
-        before, keys = snapshot(other), rng_keys()
-        with pytest.raises(ValueError, match="Adam"):
-            other.load_checkpoint(path)
-        assert_unchanged(other, before, keys)
-
-    def test_scheduler_missing_on_one_side(self, saved, tmp_path):
-        _, path, _ = saved
-        other = make_trainer(25, scheduler=False)
-        before = snapshot(other)
-        with pytest.raises(ValueError, match="scheduler"):
-            other.load_checkpoint(path)
-        assert_same(snapshot(other), before)
-        plain = make_trainer(26, scheduler=False)
-        plain.save_checkpoint(tmp_path / "plain.ckpt")
-        scheduled = make_trainer(27)
-        before = snapshot(scheduled)
-        with pytest.raises(ValueError, match="scheduler"):
-            scheduled.load_checkpoint(tmp_path / "plain.ckpt")
-        assert_same(snapshot(scheduled), before)
+        assert not isinstance(caught.value, NotImplementedError), caught.value
+        assert [(p.shape, p.dtype) for p in other.model.parameters()] == shapes
+        assert [p.data.shape for p in other.model.parameters()] == [s for s, _ in shapes]
 
 
 # ===========================================================================================
 # Crash while saving
 # ===========================================================================================
 
+# Saves a checkpoint, prints its sha256 and the weight's bytes, trains on, then saves again
+# with no file allowed past half the size of the first: the second save runs out of room
+# midway, whatever way it writes. SIGXFSZ then kills the process ("killed"), or, ignored,
+# makes the write raise OSError ("error"), which the save must let through.
+CRASHING_CHILD = textwrap.dedent(
+    """
+    import hashlib, resource, signal, sys
+    import numpy as np
+    from tinytorch.core.layers import Linear
+    from tinytorch.core.losses import MSELoss
+    from tinytorch.core.optimizers import Adam
+    from tinytorch.core.tensor import Tensor
+    from tinytorch.core.training import Trainer
+
+    path, mode = sys.argv[1], sys.argv[2]
+    np.random.seed(0)
+    layer = Linear(3, 2)
+    trainer = Trainer(layer, Adam(layer.parameters()), MSELoss())
+    data = [(Tensor(np.ones((4, 3))), np.zeros((4, 2)))]
+    trainer.train_epoch(data)
+    trainer.save_checkpoint(path)
+    with open(path, "rb") as f:
+        first = f.read()
+    print(hashlib.sha256(first).hexdigest(), layer.weight.data.tobytes().hex(), flush=True)
+    trainer.train_epoch(data)
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL if mode == "killed" else signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (len(first) // 2, resource.RLIM_INFINITY))
+    try:
+        trainer.save_checkpoint(path)
+    except Exception as error:
+        print(type(error).__name__, flush=True)
+        sys.exit(3)
+    print("saved", flush=True)
+    """
+)
+
+
+def run_crashing_save(tmp_path, mode):
+    """Run CRASHING_CHILD; (its return code, its output lines, the checkpoint's path)."""
+    path = tmp_path / "run.ckpt"
+    result = subprocess.run(
+        [sys.executable, "-c", CRASHING_CHILD, str(path), mode],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+    )
+    lines = result.stdout.splitlines()
+    assert lines, result.stderr  # the first save and its print must have happened
+    return result.returncode, lines, path, result.stderr
+
+
+def assert_first_checkpoint_intact(path, line):
+    digest, weight = line.split()
+    assert hashlib.sha256(file_bytes(path)).hexdigest() == digest
+    np.random.seed(1)
+    layer = Linear(3, 2)  # other weights
+    trainer = Trainer(layer, Adam(layer.parameters()), MSELoss())
+    trainer.load_checkpoint(path)
+    assert (trainer.epoch, trainer.step) == (1, 1)
+    assert layer.weight.data.tobytes().hex() == weight
+
 
 class TestCrashWhileSaving:
-    def test_exception_midway_keeps_the_old_file_byte_identical(self, saved, monkeypatch):
-        trainer, path, state = saved
-        old = file_bytes(path)
-        train(trainer, 1)  # the state now differs from the file
-        calls = []
-        real = training._write_member
+    def test_write_error_midway_keeps_the_previous_checkpoint(self, tmp_path):
+        returncode, lines, path, stderr = run_crashing_save(tmp_path, "error")
+        assert returncode == 3, stderr  # the failed save raised
+        assert len(lines) == 2
+        assert lines[1] != "NotImplementedError"
+        assert_first_checkpoint_intact(path, lines[0])
 
-        def failing(archive, name, array):
-            calls.append(name)
-            if len(calls) == 3:
-                raise OSError("disk full (simulated)")
-            real(archive, name, array)
-
-        monkeypatch.setattr(training, "_write_member", failing)
-        with pytest.raises(OSError, match="simulated"):
-            trainer.save_checkpoint(path)
-        assert len(calls) == 3
-        assert file_bytes(path) == old
-        assert os.listdir(path.parent) == [path.name]  # the temporary file was removed
-        monkeypatch.undo()
-        fresh = make_trainer(30)
-        fresh.load_checkpoint(path)
-        assert_same(snapshot(fresh), state)
-
-    def test_write_goes_to_a_synced_temporary_file_in_the_same_directory(self, saved, monkeypatch):
-        trainer, path, _ = saved
-        events = []
-        real_fsync, real_replace = os.fsync, os.replace
-
-        def fsync(fd):
-            events.append(("fsync", fd))
-            real_fsync(fd)
-
-        def replace(source, target):
-            events.append(("replace", os.fspath(source), os.fspath(target)))
-            real_replace(source, target)
-
-        monkeypatch.setattr(os, "fsync", fsync)
-        monkeypatch.setattr(os, "replace", replace)
-        trainer.save_checkpoint(path)
-        kinds = [event[0] for event in events]
-        assert "replace" in kinds
-        assert "fsync" in kinds[: kinds.index("replace")]  # data synced before the rename
-        _, source, target = events[kinds.index("replace")]
-        assert os.path.dirname(os.path.abspath(source)) == str(path.parent)
-        assert os.path.abspath(target) == str(path)
-        assert source != target
-
-    def test_process_killed_midway_keeps_the_old_checkpoint(self, tmp_path):
-        # A real crash: the child process dies (os._exit) in the middle of the second save,
-        # with no chance to clean up. The first checkpoint must survive, loadable.
-        path = tmp_path / "run.ckpt"
-        child = textwrap.dedent(
-            f"""
-            import hashlib, os, sys
-            import numpy as np
-            from tinytorch.core import training
-            from tinytorch.core.layers import Linear
-            from tinytorch.core.losses import MSELoss
-            from tinytorch.core.optimizers import Adam
-            from tinytorch.core.tensor import Tensor
-
-            np.random.seed(0)
-            layer = Linear(3, 2)
-            trainer = training.Trainer(layer, Adam(layer.parameters()), MSELoss())
-            data = [(Tensor(np.ones((4, 3))), np.zeros((4, 2)))]
-            trainer.train_epoch(data)
-            trainer.save_checkpoint({str(path)!r})
-            with open({str(path)!r}, "rb") as f:
-                print(hashlib.sha256(f.read()).hexdigest(), flush=True)
-            trainer.train_epoch(data)
-            real = training._write_member
-            def dying(archive, name, array):
-                if name.startswith("optimizer"):
-                    os._exit(17)
-                real(archive, name, array)
-            training._write_member = dying
-            trainer.save_checkpoint({str(path)!r})
-            print("not reached", flush=True)
-            """
-        )
-        result = subprocess.run(
-            [sys.executable, "-c", child], capture_output=True, text=True, timeout=60, cwd=tmp_path
-        )
-        assert result.returncode == 17, result.stderr
-        digest = result.stdout.split()
-        assert len(digest) == 1
-        assert hashlib.sha256(file_bytes(path)).hexdigest() == digest[0]
-        np.random.seed(1)
-        layer = Linear(3, 2)
-        trainer = Trainer(layer, Adam(layer.parameters()), MSELoss())
-        trainer.load_checkpoint(path)
-        assert (trainer.epoch, trainer.step) == (1, 1)
+    def test_process_killed_midway_keeps_the_previous_checkpoint(self, tmp_path):
+        returncode, lines, path, stderr = run_crashing_save(tmp_path, "killed")
+        assert returncode == -signal.SIGXFSZ, stderr  # died writing, with no chance to clean up
+        assert len(lines) == 1
+        assert_first_checkpoint_intact(path, lines[0])

@@ -1,15 +1,20 @@
-"""Module 07 (Training): API.md "07 Training" on top of modules 01..06, at every checkpoint.
+"""Module 07 (Training), course API: API.md "07 Training" on top of modules 01..06.
 
 CosineSchedule, clip_grad_norm and the Trainer loop (epochs, gradient accumulation, clipping,
-scheduling, evaluation, training/evaluation mode). Checkpoints have their own file,
-test_checkpoints.py. Expected values are worked out by hand or by plain float64 numpy
-re-implementations of the loop written here from the module's documented rules, never by
-calling the code under test.
+scheduling, evaluation, training/evaluation mode), and the losses' names that module 07
+re-exports. Checkpoints have their own file, test_checkpoints.py; the reference's extras
+(Sequential, no_grad, its argument checks and error words) are in test_extras.py. Expected
+values are worked out by hand or by plain float64 numpy re-implementations of the loop
+written here from the module's documented rules, never by calling the code under test.
+Every test goes through module 07, so each fails when module 07 is a stub.
 
 Accumulation rule under test (module 07's docstring): the gradients of a group of k batches
 are summed by backward and divided by the number of batches in the group before the step,
 so a full group steps with the mean gradient (PyTorch's loss / k) and a partial last group of
 r batches with the mean of its r gradients.
+
+Models are small local classes (subclasses of the course's Layer listing their parameters);
+loss functions are course losses or local classes with ``forward`` and ``__call__``.
 """
 
 import itertools
@@ -17,6 +22,25 @@ import math
 
 import numpy as np
 import pytest
+from course_api import (
+    SGD,
+    Adam,
+    AdamW,
+    BinaryCrossEntropyLoss,
+    CosineSchedule,
+    CrossEntropyLoss,
+    Dropout,
+    Layer,
+    Linear,
+    MSELoss,
+    ReLU,
+    Sigmoid,
+    Tanh,
+    Tensor,
+    Trainer,
+    clip_grad_norm,
+    name_in,
+)
 from tinytorch_testing import (
     F32,
     check,
@@ -27,13 +51,10 @@ from tinytorch_testing import (
     ref_cross_entropy,
 )
 
-from tinytorch.core.activations import ReLU, Sigmoid, Tanh
-from tinytorch.core.autograd import no_grad
-from tinytorch.core.layers import Dropout, Layer, Linear, Sequential
-from tinytorch.core.losses import BinaryCrossEntropyLoss, CrossEntropyLoss, MSELoss
-from tinytorch.core.optimizers import SGD, Adam, AdamW
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.training import CosineSchedule, Trainer, clip_grad_norm
+# API.md: "tinytorch.core.training imports MSELoss and CrossEntropyLoss from losses ... a name
+# a module re-exports that way is part of the course API of that module too."
+TrainingMSELoss = name_in("tinytorch.core.training", "MSELoss")
+TrainingCrossEntropyLoss = name_in("tinytorch.core.training", "CrossEntropyLoss")
 
 # A regression problem in three equal batches of 4, and the model's starting point.
 _RNG = np.random.default_rng(70)
@@ -43,24 +64,80 @@ W0 = f32(_RNG.normal(size=(3, 1)))
 B0 = f32([0.2])
 
 
+class Chain(Layer):
+    """Layers called in order: a model of several layers without the extra Sequential."""
+
+    def __init__(self, *layers):
+        self.layers = layers
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def parameters(self):
+        return [p for layer in self.layers for p in layer.parameters()]
+
+
+class Formula(Layer):
+    """A model computing fn(x, *weights) with weights of its own (Tensors requiring grad)."""
+
+    def __init__(self, fn, *weights):
+        self.fn = fn
+        self.weights = [
+            Tensor(np.asarray(w, dtype=np.float64), requires_grad=True) for w in weights
+        ]
+
+    def forward(self, x):
+        return self.fn(x, *self.weights)
+
+    def parameters(self):
+        return list(self.weights)
+
+
+class SumOfSquares:
+    """loss = sum(outputs ** 2), targets ignored: d loss / d outputs = 2 outputs."""
+
+    def forward(self, outputs, targets):
+        return (outputs * outputs).sum()
+
+    __call__ = forward
+
+
+class Dot:
+    """loss = sum(outputs * coefficients), targets ignored: d loss / d outputs = coefficients."""
+
+    def __init__(self, coefficients):
+        self.coefficients = np.asarray(coefficients, dtype=np.float64)
+
+    def forward(self, outputs, targets):
+        return (outputs * Tensor(self.coefficients)).sum()
+
+    __call__ = forward
+
+
 def batches(size=4, x=X, y=Y):
     return [(Tensor(x[i : i + size]), y[i : i + size]) for i in range(0, len(x), size)]
 
 
+def regression_gradients(x, y, w, b):
+    """dL/dW and dL/db of the mean squared error of x @ w + b against y."""
+    r = x @ w + b - y
+    return 2 / len(x) * x.T @ r, 2 / len(x) * r.sum(axis=0)
+
+
 def sgd_reference(groups, lr, w=W0, b=B0, clip=None, divisor=None):
     """Plain SGD on the linear MSE model, one step per group of (x, y) batches: the mean of
-    the batches' gradients (dL/dW = 2/N x^T r, dL/db = 2/N sum r; their sum divided by
-    `divisor` instead, if given), optionally clipped to a global norm of `clip`; weights
-    stored in float32 after each step. Also returns every batch's loss and size, each
-    measured before its group's step."""
+    the batches' gradients (their sum divided by `divisor` instead, if given), optionally
+    clipped to a global norm of `clip`; weights stored in float32 after each step. Also
+    returns every batch's loss and size, each measured before its group's step."""
     losses = []
     for group in groups:
         gw, gb = np.zeros_like(w), np.zeros_like(b)
         for x, y in group:
-            r = x @ w + b - y
-            losses.append((np.mean(r**2), len(x)))
-            gw += 2 / len(x) * x.T @ r
-            gb += 2 / len(x) * r.sum(axis=0)
+            losses.append((np.mean((x @ w + b - y) ** 2), len(x)))
+            dw, db = regression_gradients(x, y, w, b)
+            gw, gb = gw + dw, gb + db
         count = divisor or len(group)
         gw, gb = gw / count, gb / count
         if clip is not None:
@@ -79,39 +156,69 @@ def weighted_mean(losses):
     return sum(loss * n for loss, n in losses) / sum(n for _, n in losses)
 
 
-def regression_trainer(lr=0.05, **kwargs):
+def regression_trainer(lr=0.05, loss_fn=None, **kwargs):
     layer = linear_with(W0, B0)
-    return layer, Trainer(layer, SGD(layer.parameters(), lr=lr), MSELoss(), **kwargs)
+    loss_fn = MSELoss() if loss_fn is None else loss_fn
+    return layer, Trainer(layer, SGD(layer.parameters(), lr=lr), loss_fn, **kwargs)
 
 
 # ===========================================================================================
-# (a) Modules 01..06 still work, with independently worked values
+# (a) Modules 01..06 still work, each through a module-07 object, with worked values
 # ===========================================================================================
 
 
 class TestPriorStackStillWorking:
-    def test_tensor_ops(self):
+    def test_tensor_ops_in_a_model_the_trainer_trains(self):
         a = Tensor([[1, 2], [3, 4]])
         check(a @ Tensor([[1], [1]]), [[3], [7]])
         check(1 - a / 2, [[0.5, 0.0], [-0.5, -1.0]])
         check(a.sum(axis=1), [3.0, 7.0])
+        model = Formula(lambda x, w: (1 - x / 2) @ w, [[1.0], [1.0]])
+        trainer = Trainer(model, SGD(model.parameters(), lr=0.1), MSELoss())
+        # z = 1 - a / 2 = [[0.5, 0], [-0.5, -1]], out = z @ [1, 1] = [0.5, -1.5] against 0:
+        # loss (0.25 + 2.25) / 2 = 1.25; dL/dw = 2 / 2 * z^T out = [[1.0], [1.5]].
+        loss, _ = trainer.evaluate([(a, np.zeros((2, 1)))])
+        assert loss == pytest.approx(1.25, rel=1e-6)
+        assert trainer.train_epoch([(a, np.zeros((2, 1)))]) == pytest.approx(1.25, rel=1e-6)
+        check(model.weights[0], [[0.9], [0.85]], rtol=1e-6)
 
-    def test_activations(self):
-        check(ReLU()(Tensor([-3.0, 4.0])), [0.0, 4.0])
-        check(Sigmoid()(Tensor([0.0])), [0.5])
-        check(Tanh()(Tensor([0.0, -1000.0])), [0.0, -1.0])
+    def test_activation_gradients_clipped(self):
+        p, q, r = param([-3.0, 4.0]), param([0.0]), param([0.0, -1000.0])
+        check(ReLU()(p), [0.0, 4.0])
+        check(Sigmoid()(q), [0.5])
+        check(Tanh()(r), [0.0, -1.0])
+        (ReLU()(p).sum() + Sigmoid()(q).sum() + Tanh()(r).sum()).backward()
+        # relu' = [0, 1], sigmoid'(0) = 1/4, tanh' = 1 - tanh^2 = [1, 0]: norm sqrt(2 + 1/16).
+        norm = math.sqrt(2 + 1 / 16)
+        assert clip_grad_norm([p, q, r], max_norm=0.5) == pytest.approx(norm, rel=1e-6)
+        scale = 0.5 / norm
+        np.testing.assert_allclose(p.grad, [0.0, scale], rtol=1e-6)
+        np.testing.assert_allclose(q.grad, [0.25 * scale], rtol=1e-6)
+        np.testing.assert_allclose(r.grad, [scale, 0.0], rtol=1e-6, atol=1e-12)
 
-    def test_linear_and_sequential_by_hand(self):
-        model = Sequential(linear_with([[1.0, -1.0], [2.0, 0.5]], [0.0, 1.0]), ReLU())
+    def test_linear_layers_by_hand(self):
+        model = Chain(linear_with([[1.0, -1.0], [2.0, 0.5]], [0.0, 1.0]), ReLU())
+        x = Tensor([[1.0, 1.0], [-1.0, 0.0]])
         # [1, 1] -> [1 + 2, -1 + 0.5 + 1] = [3, 0.5]; [-1, 0] -> [-1, 2] -> relu [0, 2]
-        check(model(Tensor([[1.0, 1.0], [-1.0, 0.0]])), [[3.0, 0.5], [0.0, 2.0]])
+        check(model(x), [[3.0, 0.5], [0.0, 2.0]])
+        trainer = Trainer(model, SGD(model.parameters(), lr=0.1), MSELoss())
+        loss, _ = trainer.evaluate([(x, np.zeros((2, 2)))])
+        assert loss == pytest.approx((9 + 0.25 + 0 + 4) / 4, rel=1e-6)
 
     def test_losses_by_hand(self):
         check(MSELoss()(Tensor([[1.0, 2.0], [3.0, 4.0]]), np.zeros((2, 2))), 7.5)
         logits = Tensor([[0.0, math.log(3.0)]])  # softmax [1/4, 3/4]
         check(CrossEntropyLoss()(logits, [1]), math.log(4 / 3))
+        identity = Formula(lambda x, w: x * w, [1.0, 1.0])
+        mse = Trainer(identity, SGD(identity.parameters()), MSELoss())
+        loss, _ = mse.evaluate([(Tensor([[1.0, 2.0], [3.0, 4.0]]), np.zeros((2, 2)))])
+        assert loss == pytest.approx(7.5, rel=1e-6)
+        ce = Trainer(identity, SGD(identity.parameters()), CrossEntropyLoss())
+        loss, accuracy = ce.evaluate([(logits, np.array([1]))])
+        assert loss == pytest.approx(math.log(4 / 3), rel=1e-6)
+        assert accuracy == 1.0
 
-    def test_gradient_by_central_differences(self):
+    def test_gradient_by_central_differences_then_clipped(self):
         x = np.array([[0.5, -1.0], [2.0, 1.0]])
         w0 = np.array([[0.3, -0.2], [0.1, 0.4]])
         layer = linear_with(w0, [0.0, 0.0])
@@ -125,26 +232,60 @@ class TestPriorStackStillWorking:
 
         numeric = numeric_gradient(loss, w0)
         np.testing.assert_allclose(layer.weight.grad, numeric, rtol=1e-5, atol=1e-7)
+        bias = layer.bias.grad.astype(np.float64)
+        norm = math.sqrt(np.sum(numeric**2) + np.sum(bias**2))
+        assert clip_grad_norm(layer.parameters(), max_norm=norm / 2) == pytest.approx(
+            norm, rel=1e-5
+        )
+        np.testing.assert_allclose(layer.weight.grad, numeric / 2, rtol=1e-5, atol=1e-7)
 
-    def test_optimizer_steps_by_hand(self):
-        p = param([1.0, -2.0])
-        sgd = SGD([p], lr=0.1, momentum=0.9)
-        (p * p).sum().backward()  # grad 2p = [2, -4]
-        sgd.step()
-        check(p, [0.8, -1.6])
-        sgd.zero_grad()
-        assert p.grad is None
-        q = param([1.0, -2.0])
-        adam = Adam([q], lr=0.01)
-        q.grad = np.array([5.0, -0.5], dtype=np.float32)
-        adam.step()  # first Adam step: lr * sign(g)
-        check(q, [0.99, -1.99], rtol=1e-6)
-        assert AdamW([param([1.0])]).weight_decay == 0.01
+    def test_optimizer_steps_by_hand_through_the_trainer(self):
+        ones = [(Tensor([1.0, 1.0]), np.zeros(2))]
+        model = Formula(lambda x, p: x * p, [1.0, -2.0])
+        trainer = Trainer(model, SGD(model.parameters(), lr=0.1, momentum=0.9), SumOfSquares())
+        # grad 2p = [2, -4]; p = [1, -2] - 0.1 [2, -4] = [0.8, -1.6]; then grad [1.6, -3.2],
+        # buffer 0.9 [2, -4] + [1.6, -3.2] = [3.4, -6.8], p = [0.8, -1.6] - 0.1 buffer.
+        assert trainer.train_epoch(ones) == pytest.approx(5.0, rel=1e-6)
+        check(model.weights[0], [0.8, -1.6], rtol=1e-6)
+        assert trainer.train_epoch(ones) == pytest.approx(0.64 + 2.56, rel=1e-6)
+        check(model.weights[0], [0.46, -0.92], rtol=1e-5)
+        assert model.weights[0].grad is None
 
-    def test_no_grad(self):
-        with no_grad():
-            out = param([2.0]) * 3
-        assert out.requires_grad is False
+        model = Formula(lambda x, p: x * p, [1.0, -2.0])
+        trainer = Trainer(model, Adam(model.parameters(), lr=0.01), Dot([5.0, -0.5]))
+        trainer.train_epoch(ones)  # first Adam step: lr * sign(g) with g = [5, -0.5]
+        check(model.weights[0], [0.99, -1.99], rtol=1e-6)
+
+        model = Formula(lambda x, p: x * p, [2.0, 2.0])
+        trainer = Trainer(model, AdamW(model.parameters(), lr=0.1), Dot([3.0, -3.0]))
+        trainer.train_epoch(ones)  # default decay 0.01, decoupled: 2 (1 - 0.1 * 0.01) -+ 0.1
+        check(model.weights[0], [1.898, 2.098], rtol=1e-6)
+
+
+# ===========================================================================================
+# (b) Module 07 re-exports the losses it imports (API.md, module map and "Two tiers")
+# ===========================================================================================
+
+
+class TestReexportedLosses:
+    def test_mse_loss_from_training_is_the_losses_one(self):
+        assert isinstance(TrainingMSELoss(), MSELoss)
+        assert isinstance(MSELoss(), TrainingMSELoss)
+        layer, trainer = regression_trainer(lr=0.05, loss_fn=TrainingMSELoss())
+        loss = trainer.train_epoch(batches())
+        w, b, losses = sgd_reference([[xy] for xy in split()], lr=0.05)
+        check(layer.weight, w, rtol=1e-5)
+        check(layer.bias, b, rtol=1e-5)
+        assert loss == pytest.approx(weighted_mean(losses), rel=1e-5)
+
+    def test_cross_entropy_loss_from_training_is_the_losses_one(self):
+        assert isinstance(TrainingCrossEntropyLoss(), CrossEntropyLoss)
+        assert isinstance(CrossEntropyLoss(), TrainingCrossEntropyLoss)
+        layer = linear_with(LOGITS_W, [0.0, 0.0, 0.0])
+        trainer = Trainer(layer, SGD(layer.parameters()), TrainingCrossEntropyLoss())
+        loss, accuracy = trainer.evaluate([(Tensor(EVAL_X), EVAL_T)])
+        assert loss == pytest.approx(ref_cross_entropy(EVAL_X @ LOGITS_W, EVAL_T), rel=1e-6)
+        assert accuracy == 0.75
 
 
 # ===========================================================================================
@@ -184,26 +325,6 @@ class TestCosineSchedule:
         schedule = CosineSchedule(max_lr=0.05, min_lr=0.05, total_epochs=10)
         assert [schedule.get_lr(e) for e in (0, 3, 10, 11)] == [0.05] * 4
 
-    @pytest.mark.parametrize(
-        ("kwargs", "error", "match"),
-        [
-            ({"max_lr": 0.01, "min_lr": 0.1}, ValueError, "min_lr"),
-            ({"max_lr": -0.1, "min_lr": -0.2}, ValueError, "max_lr"),
-            ({"min_lr": -0.01}, ValueError, "min_lr"),
-            ({"total_epochs": 0}, ValueError, "total_epochs"),
-            ({"total_epochs": -5}, ValueError, "total_epochs"),
-            ({"total_epochs": 2.5}, TypeError, "total_epochs"),
-            ({"max_lr": float("nan")}, ValueError, "max_lr"),
-        ],
-    )
-    def test_bad_arguments(self, kwargs, error, match):
-        with pytest.raises(error, match=match):
-            CosineSchedule(**kwargs)
-
-    def test_negative_epoch(self):
-        with pytest.raises(ValueError, match="epoch"):
-            CosineSchedule().get_lr(-1)
-
 
 # ===========================================================================================
 # (b) Module 07 core: clip_grad_norm
@@ -215,15 +336,27 @@ class TestClipGradNorm:
         a, b = param([0.0]), param([[0.0]])
         a.grad = np.array([3.0], dtype=np.float32)
         b.grad = np.array([[-4.0]], dtype=np.float32)
-        ga, gb = a.grad, b.grad
         norm = clip_grad_norm([a, b], max_norm=1.0)
         assert isinstance(norm, float)
         assert norm == pytest.approx(5.0, rel=1e-12)
         np.testing.assert_allclose(a.grad, [0.6], rtol=1e-6)
         np.testing.assert_allclose(b.grad, [[-0.8]], rtol=1e-6)
-        assert a.grad is ga  # scaled in place
-        assert b.grad is gb
+        assert isinstance(a.grad, np.ndarray)
         assert a.grad.dtype == F32
+        assert b.grad.shape == (1, 1)
+
+    def test_clipped_gradients_share_no_memory(self):
+        # API.md, Aliasing: a gradient in .grad never shares memory with another tensor's
+        # .grad or with an input.
+        a, b = param(np.ones((2, 3))), param(np.ones((2, 3)))
+        a.grad = np.full((2, 3), 3.0, dtype=np.float32)
+        b.grad = np.full((2, 3), -4.0, dtype=np.float32)
+        clip_grad_norm([a, b], max_norm=1.0)
+        np.testing.assert_allclose(a.grad, np.full((2, 3), 3 / math.sqrt(150)), rtol=1e-6)
+        assert not np.shares_memory(a.grad, b.grad)
+        for grad in (a.grad, b.grad):
+            assert not np.shares_memory(grad, a.data)
+            assert not np.shares_memory(grad, b.data)
 
     def test_below_the_limit_nothing_changes(self):
         a = param([1.0, 2.0])
@@ -266,20 +399,29 @@ class TestClipGradNorm:
         assert clip_grad_norm(layer.parameters(), max_norm=1.0) == pytest.approx(norm, rel=1e-6)
         np.testing.assert_allclose(layer.weight.grad, [[42 / norm], [56 / norm]], rtol=1e-6)
 
-    @pytest.mark.parametrize(
-        ("value", "error"), [(-1.0, ValueError), (float("nan"), ValueError), ("1", TypeError)]
-    )
-    def test_bad_max_norm(self, value, error):
-        a = param([1.0])
-        a.grad = np.array([5.0], dtype=np.float32)
-        with pytest.raises(error, match="max_norm"):
-            clip_grad_norm([a], max_norm=value)
-        np.testing.assert_array_equal(a.grad, [5.0])
-
 
 # ===========================================================================================
 # (b) Module 07 core: the Trainer loop
 # ===========================================================================================
+
+
+class RecordingSGD(SGD):
+    """SGD that keeps a copy of the gradients it is handed at each step, and checks that no
+    two of them share memory with each other or with a parameter (API.md, Aliasing)."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, lr=lr)
+        self.seen = []
+
+    def step(self):
+        grads = [p.grad for p in self.params]
+        for i, grad in enumerate(grads):
+            for other in grads[i + 1 :]:
+                assert not np.shares_memory(grad, other)
+            for p in self.params:
+                assert not np.shares_memory(grad, p.data)
+        self.seen.append([grad.copy() for grad in grads])
+        super().step()
 
 
 class TestTrainerLoop:
@@ -355,6 +497,23 @@ class TestGradientAccumulation:
         check(layer.weight, w, rtol=1e-5)
         check(layer.bias, b, rtol=1e-5)
 
+    def test_the_optimizer_is_handed_the_group_mean_in_arrays_of_its_own(self):
+        layer = linear_with(W0, B0)
+        optimizer = RecordingSGD(layer.parameters(), lr=0.1)
+        trainer = Trainer(layer, optimizer, MSELoss())
+        trainer.train_epoch(batches(size=3), accumulation_steps=3)  # groups of 3 and 1
+        assert len(optimizer.seen) == 2
+        parts = split(size=3)
+        grads = [regression_gradients(x, y, W0, B0) for x, y in parts[:3]]
+        mean_w = sum(g[0] for g in grads) / 3
+        mean_b = sum(g[1] for g in grads) / 3
+        np.testing.assert_allclose(optimizer.seen[0][0], mean_w, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(optimizer.seen[0][1], mean_b, rtol=1e-5, atol=1e-6)
+        w1, b1, _ = sgd_reference([parts[:3]], lr=0.1)
+        last_w, last_b = regression_gradients(*parts[3], w1, b1)
+        np.testing.assert_allclose(optimizer.seen[1][0], last_w, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(optimizer.seen[1][1], last_b, rtol=1e-4, atol=1e-5)
+
     def test_partial_last_group_steps_with_its_own_mean(self):
         layer, trainer = regression_trainer(lr=0.1)
         trainer.train_epoch(batches(size=2), accumulation_steps=4)  # groups of 4 and 2
@@ -390,16 +549,6 @@ class TestGradientAccumulation:
         w, b, _ = sgd_reference([split(size=6)], lr=0.1, clip=0.5)
         check(layer.weight, w, rtol=1e-5)
         check(layer.bias, b, rtol=1e-5)
-
-    @pytest.mark.parametrize(
-        ("k", "error"), [(0, ValueError), (-2, ValueError), (1.5, TypeError), (True, TypeError)]
-    )
-    def test_bad_accumulation_steps(self, k, error):
-        layer, trainer = regression_trainer()
-        with pytest.raises(error, match="accumulation_steps"):
-            trainer.train_epoch(batches(), accumulation_steps=k)
-        check(layer.weight, W0)
-        assert trainer.epoch == 0
 
 
 class TestClippingAndScheduling:
@@ -478,25 +627,19 @@ class TestEvaluate:
         _, accuracy = trainer.evaluate([(Tensor(EVAL_X), Tensor(EVAL_T))])
         assert accuracy == 0.75
 
-    def test_records_no_graph_and_changes_nothing(self):
+    def test_changes_nothing(self):
         layer, trainer = self.classifier()
-        seen = []
-
-        def loss_fn(outputs, targets):
-            seen.append(outputs.requires_grad)
-            return CrossEntropyLoss()(outputs, targets)
-
-        trainer.loss_fn = loss_fn
-        trainer.evaluate([(Tensor(EVAL_X), EVAL_T)])
-        assert seen == [False]
+        loss, _ = trainer.evaluate([(Tensor(EVAL_X), EVAL_T)])
+        assert loss == pytest.approx(ref_cross_entropy(EVAL_X @ LOGITS_W, EVAL_T), rel=1e-6)
         assert layer.weight.grad is None
         check(layer.weight, LOGITS_W)
         assert trainer.optimizer.step_count == 0
+        assert (trainer.epoch, trainer.step) == (0, 0)
+        assert trainer.history["train_loss"] == []
 
     def test_binary_outputs_are_thresholded_at_one_half(self):
         # sigmoid(x @ [[1]]) for x = [2, -1, 0.5, -3] -> above 0.5 for 2 and 0.5.
-        layer = linear_with([[1.0]], [0.0])
-        model = Sequential(layer, Sigmoid())
+        model = Chain(linear_with([[1.0]], [0.0]), Sigmoid())
         trainer = Trainer(model, SGD(model.parameters()), BinaryCrossEntropyLoss())
         x = np.array([[2.0], [-1.0], [0.5], [-3.0]])
         y = np.array([[1.0], [1.0], [1.0], [0.0]])
@@ -505,20 +648,18 @@ class TestEvaluate:
         p = 1 / (1 + np.exp(-x))
         assert loss == pytest.approx(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)), rel=1e-5)
 
-    def test_mismatched_targets_are_refused(self):
-        _, trainer = self.classifier()
-        trainer.loss_fn = lambda outputs, targets: (outputs * outputs).mean()
-        with pytest.raises(ValueError, match=r"\(4, 3\).*\(4, 2\)"):
-            trainer.evaluate([(Tensor(EVAL_X), np.zeros((4, 2)))])
-
 
 class DropoutNet(Layer):
-    """Linear -> ReLU -> Dropout -> Linear; forward takes the training flag, as Dropout's does."""
+    """Linear -> ReLU -> Dropout -> Linear. It hears the mode both ways a Trainer may tell it
+    (module 07's docstring): a ``training`` argument of forward, else its ``training``
+    attribute."""
 
     def __init__(self, p=0.5):
         self.first, self.drop, self.last = Linear(2, 16), Dropout(p), Linear(16, 3)
+        self.training = True
 
-    def forward(self, x, training=True):
+    def forward(self, x, training=None):
+        training = self.training if training is None else training
         return self.last(self.drop(ReLU()(self.first(x)), training=training))
 
     def parameters(self):
@@ -539,19 +680,23 @@ class FlagNet(Layer):
         return self.layer.parameters()
 
 
+def clean_logits(model, x):
+    """DropoutNet's output without dropout, in float64 numpy from its weights."""
+    first, last = model.first, model.last
+    hidden = np.maximum(x @ first.weight.data.astype(np.float64) + first.bias.data, 0.0)
+    return hidden @ last.weight.data.astype(np.float64) + last.bias.data
+
+
 class TestTrainingMode:
-    def test_forward_flag_dropout_only_in_training(self):
+    def test_dropout_only_in_training(self):
         np.random.seed(72)
         model = DropoutNet(p=0.5)
         trainer = Trainer(model, SGD(model.parameters(), lr=0.0), CrossEntropyLoss())
         data = [(Tensor(EVAL_X), EVAL_T)]
         first, second = trainer.evaluate(data), trainer.evaluate(data)
         assert first == second  # no dropout: deterministic
-        with no_grad():
-            clean = model.last(ReLU()(model.first(Tensor(EVAL_X)))).data
-        assert first[0] == pytest.approx(
-            ref_cross_entropy(clean.astype(np.float64), EVAL_T), rel=1e-5
-        )
+        expected = ref_cross_entropy(clean_logits(model, EVAL_X), EVAL_T)
+        assert first[0] == pytest.approx(expected, rel=1e-5)
         # With lr 0 nothing learns: a training-mode loss differs from the clean one only
         # because dropout is on.
         train_losses = {trainer.train_epoch(data) for _ in range(3)}
@@ -569,43 +714,6 @@ class TestTrainingMode:
 
 
 # ===========================================================================================
-# (b) Bad input
-# ===========================================================================================
-
-
-class TestBadInput:
-    def test_bad_constructor_arguments(self):
-        layer = Linear(3, 1)
-        optimizer = SGD(layer.parameters())
-        with pytest.raises(TypeError, match="Optimizer"):
-            Trainer(layer, object(), MSELoss())
-        with pytest.raises(TypeError, match="loss_fn"):
-            Trainer(layer, optimizer, "mse")
-        with pytest.raises(TypeError, match="model"):
-            Trainer(object(), optimizer, MSELoss())
-        with pytest.raises(TypeError, match="get_lr"):
-            Trainer(layer, optimizer, MSELoss(), scheduler=0.1)
-        with pytest.raises(ValueError, match="grad_clip_norm"):
-            Trainer(layer, optimizer, MSELoss(), grad_clip_norm=-1.0)
-
-    def test_empty_dataloader(self):
-        layer, trainer = regression_trainer()
-        with pytest.raises(ValueError, match="no batches"):
-            trainer.train_epoch([])
-        with pytest.raises(ValueError, match="no batches"):
-            trainer.evaluate(iter([]))
-        assert trainer.history == {"train_loss": [], "eval_loss": [], "learning_rates": []}
-        check(layer.weight, W0)
-
-    def test_batch_that_is_not_a_pair(self):
-        _, trainer = regression_trainer()
-        with pytest.raises(TypeError, match=r"batch 1.*pair"):
-            trainer.train_epoch([(Tensor(X[:4]), Y[:4]), (Tensor(X[4:8]),)])
-        with pytest.raises(TypeError, match=r"batch 0.*pair"):
-            trainer.evaluate([Tensor(X)])
-
-
-# ===========================================================================================
 # (c) Integration with modules 01..06
 # ===========================================================================================
 
@@ -620,7 +728,7 @@ class TestIntegration:
         x, y = x[order], y[order]
         data = [(Tensor(x[i : i + 6]), y[i : i + 6]) for i in range(0, 36, 6)]
         np.random.seed(74)
-        model = Sequential(Linear(2, 16), ReLU(), Linear(16, 3))
+        model = Chain(Linear(2, 16), ReLU(), Linear(16, 3))
         trainer = Trainer(
             model,
             AdamW(model.parameters(), lr=0.05),
@@ -644,7 +752,7 @@ class TestIntegration:
 
     def test_xor_with_the_trainer(self):
         np.random.seed(75)
-        model = Sequential(Linear(2, 4), Tanh(), Linear(4, 1), Sigmoid())
+        model = Chain(Linear(2, 4), Tanh(), Linear(4, 1), Sigmoid())
         trainer = Trainer(model, Adam(model.parameters(), lr=0.1), BinaryCrossEntropyLoss())
         data = [(Tensor([[0, 0], [0, 1], [1, 0], [1, 1]]), np.array([[0], [1], [1], [0]]))]
         for _ in range(250):
