@@ -54,11 +54,14 @@ def param(values):
 
 
 def linear_with(weight, bias):
-    """A Linear layer whose weight and bias are set by hand (written into its parameters)."""
-    weight = np.asarray(weight, dtype=np.float64)
+    """A Linear layer whose weight and bias are set by hand (written into its parameters).
+
+    Written as float32, the course's dtype: an implementation whose ``.data`` is a plain
+    attribute keeps whatever array it is given."""
+    weight = np.asarray(weight, dtype=np.float32)
     layer = Linear(weight.shape[0], weight.shape[1])
     layer.weight.data = weight
-    layer.bias.data = np.asarray(bias, dtype=np.float64)
+    layer.bias.data = np.asarray(bias, dtype=np.float32)
     return layer
 
 
