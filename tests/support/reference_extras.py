@@ -36,7 +36,10 @@ EXTRAS = {
     "gradcheck": ("gradcheck()", (("tinytorch.core.autograd", "gradcheck"),)),
     "Dense": ("Dense, the audit's name for Linear", (("tinytorch.core.layers", "Dense"),)),
     "Sequential": ("Sequential", (("tinytorch.core.layers", "Sequential"),)),
-    "internals": ("the reference's op hook and version counters", (REFERENCE_HOOK,)),
+    "internals": (
+        "the reference's private machinery, and behaviours API.md leaves open",
+        (REFERENCE_HOOK,),
+    ),
     "wording": ("the reference's exact error messages", (REFERENCE_HOOK,)),
     "autograd-internals": (
         "the reference's backward and saved-value tables",
