@@ -23,7 +23,7 @@ def test_backward_twice_without_retain_graph_raises():
     loss = (x * x).sum()
     loss.backward()
     np.testing.assert_array_equal(x.grad, [2.0, 4.0])
-    with pytest.raises(Exception):  # noqa: B017, PT011 (API.md fixes no type)
+    with pytest.raises(Exception):  # noqa: B017 (API.md fixes no type)
         loss.backward()
     np.testing.assert_array_equal(x.grad, [2.0, 4.0])  # the refused pass added nothing
 
@@ -37,7 +37,7 @@ def test_backward_through_a_freed_subgraph_raises():
     second = (h * 2).sum()
     first.backward()
     np.testing.assert_allclose(x.grad, np.exp(f32([1.0, 2.0])), rtol=1e-6)
-    with pytest.raises(Exception):  # noqa: B017, PT011 (API.md fixes no type)
+    with pytest.raises(Exception):  # noqa: B017 (API.md fixes no type)
         second.backward()
 
 
@@ -62,7 +62,7 @@ def test_retain_graph_twice_gives_exactly_double():
     loss.backward()
     for p, g in zip((layer.weight, layer.bias, x), once, strict=True):
         np.testing.assert_allclose(p.grad, 3 * g, rtol=1e-6)
-    with pytest.raises(Exception):  # noqa: B017, PT011 (API.md fixes no type)
+    with pytest.raises(Exception):  # noqa: B017 (API.md fixes no type)
         loss.backward()
 
 
@@ -70,7 +70,7 @@ def test_retain_graph_twice_gives_exactly_double():
 def test_non_scalar_backward_without_gradient_raises(shape):
     x = Tensor(np.ones(shape), requires_grad=True)
     y = x * 2
-    with pytest.raises(Exception):  # noqa: B017, PT011 (API.md fixes no type)
+    with pytest.raises(Exception):  # noqa: B017 (API.md fixes no type)
         y.backward()
     assert x.grad is None
     # control: with a gradient of its shape, the same kind of graph differentiates

@@ -976,7 +976,7 @@ class TestAutogradBugPrevention:
         x = Tensor([1, 2, 3], requires_grad=True)
         y = x * 2
         x.data[0] = 999
-        with pytest.raises(Exception):  # noqa: B017, PT011 (API.md fixes no type)
+        with pytest.raises(Exception):  # noqa: B017 (API.md fixes no type)
             y.backward(Tensor([1, 1, 1]))
         assert x.grad is None
 
