@@ -279,7 +279,7 @@ def assert_refused(trainer, bad, state, good):
     """Loading `bad` raises and changes nothing; the good checkpoint still loads after it."""
     # API.md promises "a clear error" of no named type: any exception will do, except the
     # NotImplementedError of a load_checkpoint not written yet.
-    with pytest.raises(Exception) as caught:  # noqa: PT011
+    with pytest.raises(Exception) as caught:
         trainer.load_checkpoint(bad)
     assert not isinstance(caught.value, NotImplementedError), caught.value
     assert_same(snapshot(trainer), state)
@@ -331,7 +331,7 @@ class TestDamagedFiles:
         _, path, _ = saved
         other = make_trainer(20, hidden=hidden, classes=classes)
         shapes = [(p.shape, p.dtype) for p in other.model.parameters()]
-        with pytest.raises(Exception) as caught:  # noqa: PT011 (no type named, as above)
+        with pytest.raises(Exception) as caught:  # no type named, as above
             other.load_checkpoint(path)
         assert not isinstance(caught.value, NotImplementedError), caught.value
         assert [(p.shape, p.dtype) for p in other.model.parameters()] == shapes

@@ -224,20 +224,22 @@ class TestPriorStackStillWorking:
         layer = linear_with(w0, [0.0, 0.0])
         CrossEntropyLoss()(layer(Tensor(x)), [1, 0]).backward()
 
-        def loss(w):
-            z = x @ w
+        def loss(w, b=0.0):
+            z = x @ w + b
             z = z - z.max(axis=1, keepdims=True)
             logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
             return -(logp[0, 1] + logp[1, 0]) / 2
 
-        numeric = numeric_gradient(loss, w0)
-        np.testing.assert_allclose(layer.weight.grad, numeric, rtol=1e-5, atol=1e-7)
-        bias = layer.bias.grad.astype(np.float64)
-        norm = math.sqrt(np.sum(numeric**2) + np.sum(bias**2))
+        numeric_w = numeric_gradient(loss, w0)
+        numeric_b = numeric_gradient(lambda b: loss(w0, b), np.zeros(2))
+        np.testing.assert_allclose(layer.weight.grad, numeric_w, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(layer.bias.grad, numeric_b, rtol=1e-5, atol=1e-7)
+        norm = math.sqrt(np.sum(numeric_w**2) + np.sum(numeric_b**2))
         assert clip_grad_norm(layer.parameters(), max_norm=norm / 2) == pytest.approx(
             norm, rel=1e-5
         )
-        np.testing.assert_allclose(layer.weight.grad, numeric / 2, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(layer.weight.grad, numeric_w / 2, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(layer.bias.grad, numeric_b / 2, rtol=1e-5, atol=1e-7)
 
     def test_optimizer_steps_by_hand_through_the_trainer(self):
         ones = [(Tensor([1.0, 1.0]), np.zeros(2))]

@@ -82,10 +82,14 @@ import zipfile
 import numpy as np
 
 from tinytorch.core.autograd import no_grad
+
+# Re-exported as the course's training module does (API.md, module 07): course code imports
+# the losses from here.
+from tinytorch.core.losses import CrossEntropyLoss, MSELoss
 from tinytorch.core.optimizers import Optimizer
 from tinytorch.core.tensor import Tensor
 
-__all__ = ["CosineSchedule", "Trainer", "clip_grad_norm"]
+__all__ = ["CosineSchedule", "CrossEntropyLoss", "MSELoss", "Trainer", "clip_grad_norm"]
 
 FORMAT = "tinytorch-checkpoint"
 VERSION = 1
