@@ -30,7 +30,7 @@ def assert_refused(loss, untouched, gradient=None):
     """loss.backward() raises, and no leaf of `untouched` (those whose gradient would read
     the changed value) got a gradient from it."""
     args = () if gradient is None else (gradient,)
-    with pytest.raises(Exception):  # noqa: B017, PT011 (API.md fixes no type; see docstring)
+    with pytest.raises(Exception):  # noqa: B017 (API.md fixes no type; see docstring)
         loss.backward(*args)
     for leaf in untouched:
         assert leaf.grad is None, "a refused backward() still wrote a gradient"
@@ -257,7 +257,7 @@ def test_failed_backward_gives_no_wrong_gradient():
     a, b, c = param([1.0, 2.0]), param([3.0, 4.0]), param([5.0, 6.0])
     y = ((a + c) * 1 + (b * b) * 1).sum()
     b.data[1] = 0.0
-    with pytest.raises(Exception):  # noqa: B017, PT011 (API.md fixes no type)
+    with pytest.raises(Exception):  # noqa: B017 (API.md fixes no type)
         y.backward()
     assert b.grad is None  # b * b read the changed b
     for leaf in (a, c):  # their paths read nothing that changed: nothing, or the right thing
@@ -406,7 +406,7 @@ def test_changing_a_saved_value_between_retained_backwards_is_refused():
     y.backward(retain_graph=True)
     np.testing.assert_array_equal(x.grad, [2.0, 4.0])
     x.data[1] = 0.0
-    with pytest.raises(Exception):  # noqa: B017, PT011 (API.md fixes no type)
+    with pytest.raises(Exception):  # noqa: B017 (API.md fixes no type)
         y.backward()
     np.testing.assert_array_equal(x.grad, [2.0, 4.0])  # the refused pass added nothing
 
