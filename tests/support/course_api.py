@@ -91,6 +91,19 @@ class LazyName:
             raise AttributeError(attribute)
         return getattr(self.resolve(), attribute)
 
+    # A stand-in for a table (an extra such as BACKWARD) reads like the table.
+    def __getitem__(self, key):
+        return self.resolve()[key]
+
+    def __contains__(self, key):
+        return key in self.resolve()
+
+    def __iter__(self):
+        return iter(self.resolve())
+
+    def __len__(self):
+        return len(self.resolve())
+
     def __instancecheck__(self, instance):
         return isinstance(instance, self.resolve())
 
