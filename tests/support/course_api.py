@@ -104,6 +104,9 @@ class LazyName:
     def __len__(self):
         return len(self.resolve())
 
+    def __bool__(self):  # without it, truth would ask __len__, which a class lacks
+        return bool(self.resolve())
+
     def __instancecheck__(self, instance):
         return isinstance(instance, self.resolve())
 
