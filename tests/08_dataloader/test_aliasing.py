@@ -2,11 +2,9 @@
 
 A batch is new: it never shares memory with the dataset's arrays or Tensors, nor with another
 batch (of the same epoch, field or not, or of another epoch). A transform never writes into its
-input, and an output it makes (a flip that happens, a crop) shares no memory with the input.
-
-Not tested here: what RandomHorizontalFlip returns when it does not flip, and Compose([]).
-The course and the reference both hand back the input object itself there, although API.md
-says a transform "returns a new array"; that disagreement is reported, not decided, here.
+input, and its output shares no memory with the input, even when nothing acts (a flip that
+does not happen, ``Compose([])``): API.md says a transform "returns a new array", and a caller
+may write into what it gets back.
 """
 
 import itertools
@@ -96,9 +94,11 @@ class TestBatchesAreNew:
 
 
 def transforms_that_make_an_output():
-    """(name, transform) pairs that always build their output (no identity path)."""
+    """(name, transform) pairs, each path that can return an output (acting or not)."""
     return [
         ("flip", RandomHorizontalFlip(p=1.0)),
+        ("flip that does not happen", RandomHorizontalFlip(p=0.0)),
+        ("compose of nothing", Compose([])),
         ("crop same size, no padding", RandomCrop((4, 5), padding=0)),
         ("crop padded", RandomCrop((4, 5), padding=2)),
         ("crop smaller", RandomCrop(2, padding=0)),

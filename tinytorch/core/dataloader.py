@@ -44,8 +44,8 @@ Transforms (data augmentation for one image at a time)
     initial weights of Linear and the masks of Dropout.
 
     RandomHorizontalFlip(p=0.5, *, rng=None)
-        With probability ``p`` returns the image with its last (width) axis reversed, as a new
-        array; otherwise returns the input object itself. ``p`` outside [0, 1] raises
+        With probability ``p`` returns the image with its last (width) axis reversed, otherwise
+        a copy of it: a new array (or Tensor) either way. ``p`` outside [0, 1] raises
         ValueError. One random number is drawn per call, whatever ``p``.
     RandomCrop(size, padding=4, *, rng=None)
         Pads height and width with ``padding`` zeros on every side, then cuts out a
@@ -56,7 +56,7 @@ Transforms (data augmentation for one image at a time)
         raises ValueError naming both sizes.
     Compose(transforms)
         Applies a list of transforms in order: ``Compose([a, b])(x) == b(a(x))``; an empty
-        list is the identity.
+        list returns a copy.
 
     DataLoader takes no transform: apply them in a Dataset's ``__getitem__``, e.g.::
 
@@ -290,9 +290,9 @@ class RandomHorizontalFlip:
     def __call__(self, x):
         array, is_tensor = _image_array("RandomHorizontalFlip", x)
         draw = self.rng.random() if self.rng is not None else np.random.random()
-        if draw >= self.p:
-            return x
-        return _same_kind(array[..., ::-1].copy(), is_tensor)
+        # A new array whether or not it flips: the caller may write into what it gets back.
+        kept = array if draw >= self.p else array[..., ::-1]
+        return _same_kind(kept.copy(), is_tensor)
 
     def __repr__(self):
         return f"RandomHorizontalFlip(p={self.p})"
@@ -372,6 +372,8 @@ class Compose:
         self.transforms = list(transforms)
 
     def __call__(self, x):
+        if not self.transforms:  # nothing acts, and still a new array (API.md, Aliasing)
+            return Tensor(x) if isinstance(x, Tensor) else np.array(x)
         for transform in self.transforms:
             x = transform(x)
         return x
