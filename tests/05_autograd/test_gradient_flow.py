@@ -133,7 +133,7 @@ def test_broadcast_gradients_keep_each_input_shape():
 
 @pytest.mark.integration
 def test_audit_network_every_gradient():
-    # Dense(3, 4) -> ReLU -> Dense(4, 2) -> MSE, as in the audit; every parameter and the input
+    # Linear(3, 4) -> ReLU -> Linear(4, 2) -> MSE, the audit's network; every parameter and x
     rng = np.random.default_rng(31)
     arrays = network_arrays(rng, (3, 4, 2), batch=5)
     w1, b1, _, _, x = arrays
