@@ -191,6 +191,9 @@ class Category:
 
 
 MARKER_LINE = re.compile(r"^(?P<name>[A-Za-z_]\w*)\s*:\s*(?P<description>.*)$")
+# The tier marker (tests/conftest.py: a test of a reference extra) says which API a test
+# judges, not which bug it guards: it is no category. Registered as "extra(*features): ...".
+TIER_MARKER = re.compile(r"^extra\(")
 PRIORITY_NOTE = re.compile(r"\s*\(audit:\s*(?P<priority>[^)]*)\)\s*$")
 
 
@@ -204,6 +207,8 @@ def categories_from_pyproject(pyproject: dict) -> list[Category]:
         )
     categories = []
     for line in markers:
+        if TIER_MARKER.match(line):
+            continue
         match = MARKER_LINE.match(line)
         if not match:
             raise AuditError(f"pytest marker {line!r} is not 'name: description'")

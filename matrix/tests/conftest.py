@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from matrix.tests.repo_helpers import BETA_TEST, make_repository
+from matrix.tests.repo_helpers import (
+    ALPHA_MODULE,
+    ALPHA_TEST,
+    BETA_MODULE,
+    BETA_TEST,
+    make_repository,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,8 +45,8 @@ def fake_repo(tmp_path: Path) -> Path:
         shutil.copyfile(REPO_ROOT / path, tmp_path / path)
     files = {
         "tinytorch/core/__init__.py": "",
-        "tinytorch/core/alpha.py": "ALPHA = 1\n",
-        "tinytorch/core/beta.py": "from tinytorch.core.alpha import ALPHA\nBETA = ALPHA + 1\n",
+        "tinytorch/core/alpha.py": ALPHA_MODULE,
+        "tinytorch/core/beta.py": BETA_MODULE,
         "tinytorch/extra/helper.py": "HELP = True\n",
         "matrix/modules.toml": MANIFEST,
         "tests/01_alpha/test_alpha.py": "",
@@ -72,9 +78,7 @@ def fake_repo_with_tools(fake_repo: Path) -> Path:
     shutil.copytree(REPO_ROOT / "tests/support", fake_repo / "tests/support")
     for source in (REPO_ROOT / "matrix").glob("*.py"):
         shutil.copyfile(source, fake_repo / "matrix" / source.name)
-    (fake_repo / "tests/01_alpha/test_alpha.py").write_text(
-        "from tinytorch.core.alpha import ALPHA\n\n\ndef test_alpha():\n    assert ALPHA == 1\n"
-    )
+    (fake_repo / "tests/01_alpha/test_alpha.py").write_text(ALPHA_TEST)
     return fake_repo
 
 
@@ -86,8 +90,4 @@ def fake_repo_for_gate(fake_repo_with_tools: Path) -> Path:
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(REPO_ROOT / path, root / path)
     (root / "tests/02_beta/test_beta.py").write_text(BETA_TEST)
-    # lint runs in the gate: the fake modules must pass ruff like real ones.
-    (root / "tinytorch/core/beta.py").write_text(
-        "from tinytorch.core.alpha import ALPHA\n\nBETA = ALPHA + 1\n"
-    )
     return make_repository(root)

@@ -8,7 +8,18 @@ import textwrap
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-BETA_TEST = "from tinytorch.core.beta import BETA\n\n\ndef test_beta():\n    assert BETA == 2\n"
+# The fake repo's two modules: a constant and a function each. The vacuity check stubs
+# functions and keeps constants, so only tests that call a function can fail against a stub.
+# Written as ruff formats them: lint runs in the gate.
+ALPHA_MODULE = "ALPHA = 1\n\n\ndef alpha():\n    return ALPHA\n"
+BETA_MODULE = (
+    "from tinytorch.core.alpha import ALPHA, alpha\n\nBETA = ALPHA + 1\n\n\n"
+    "def beta():\n    return alpha() + 1\n"
+)
+ALPHA_TEST = (
+    "from tinytorch.core.alpha import alpha\n\n\ndef test_alpha():\n    assert alpha() == 1\n"
+)
+BETA_TEST = "from tinytorch.core.beta import beta\n\n\ndef test_beta():\n    assert beta() == 2\n"
 # Commits made by the tests, whoever runs them: no global git identity needed.
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "matrix selftest",

@@ -388,7 +388,7 @@ def test_broken_find_misplaced_fails_the_audit(monkeypatch, fake_repo):
     assert audit_document(audit)["misplaced"]["failure"] == "RuntimeError: boom"
 
 
-SUITE = "from tinytorch.core.alpha import ALPHA\n\n\ndef test_alpha():\n    assert ALPHA == 1\n"
+SUITE = "from tinytorch.core.alpha import alpha\n\n\ndef test_alpha():\n    assert alpha() == 1\n"
 VACUOUS = "def test_proves_nothing():\n    assert 2 + 2 == 4\n"
 
 
@@ -404,9 +404,9 @@ def test_nox_audit_measures_the_fake_repo(fake_repo_with_tools):
     )  # fmt: skip
     assert run.returncode != 0, run.stdout + run.stderr
     lines = (root / "reports/audit.md").read_text().splitlines()
-    # alpha.py is one statement, executed; it has no branches.
+    # alpha.py is three statements, all executed; it has no branches.
     assert (
-        "| 01 Alpha | tests/01_alpha | 2 | 2/0/0 | 100.0% (1/1) | n/a (0 of 0) | 1 | 0 | vacuous |"
+        "| 01 Alpha | tests/01_alpha | 2 | 2/0/0 | 100.0% (3/3) | n/a (0 of 0) | 1 | 0 | vacuous |"
     ) in lines, run.stdout
     row = next(line for line in lines if line.startswith("| 02 Beta |"))
     assert row.startswith(

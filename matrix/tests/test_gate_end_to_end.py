@@ -19,7 +19,7 @@ from matrix.tests.repo_helpers import (
 )
 
 NEEDS_BETA = (
-    "from tinytorch.core.beta import BETA\n\n\ndef test_uses_beta():\n    assert BETA == 2\n"
+    "from tinytorch.core.beta import beta\n\n\ndef test_uses_beta():\n    assert beta() == 2\n"
 )
 
 

@@ -15,6 +15,7 @@ from matrix.manifest import load_manifest
 from matrix.tests.repo_helpers import commit_all, copy_of_this_tree, git, nox
 
 DIGEST = re.compile(r"^[0-9a-f]{12}$")
+LEARNER_ALPHA = "ALPHA = 1  # the learner's alpha\n\n\ndef alpha():\n    return ALPHA\n"
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def learner(fake_repo, tmp_path_factory):
     root = tmp_path_factory.mktemp("learners") / "ada"
     shutil.copytree(fake_repo / "tinytorch", root / "tinytorch")
     (root / "tinytorch/__init__.py").write_text("raise RuntimeError('the learner skeleton')\n")
-    (root / "tinytorch/core/alpha.py").write_text("ALPHA = 1  # the learner's alpha\n")
+    (root / "tinytorch/core/alpha.py").write_text(LEARNER_ALPHA)
     (root / "tinytorch/unlisted.py").write_text("NOT = 'shipped'\n")
     return root
 
@@ -85,7 +86,7 @@ def test_wheel_holds_the_learners_modules_and_our_skeleton(fake_repo, learner, t
         "tinytorch/core/beta.py",
         "tinytorch/extra/helper.py",
     ]
-    assert alpha == "ALPHA = 1  # the learner's alpha\n"
+    assert alpha == LEARNER_ALPHA
     assert skeleton == (fake_repo / "tinytorch/__init__.py").read_text()
     assert checkpoint_version(manifest, 2, impl=impl) != checkpoint_version(manifest, 2)
     # beta.py is the same file in both: checkpoint 01's wheels differ only through alpha.
@@ -155,7 +156,7 @@ def test_reference_copy_with_one_broken_module_fails_that_checkpoint(tmp_path_fa
 def test_gate_with_impl_reports_the_failing_checkpoint_and_which_code(fake_repo_for_gate, learner):
     root = fake_repo_for_gate
     (learner / "tinytorch/core/beta.py").write_text(
-        "from tinytorch.core.alpha import ALPHA\nBETA = ALPHA + 5\n"
+        "from tinytorch.core.alpha import alpha\n\n\ndef beta():\n    return alpha() + 5\n"
     )
     git(root, "checkout", "-q", "-b", "feature")
     beta_test = root / "tests/02_beta/test_beta.py"

@@ -12,7 +12,6 @@ tested in test_extras_*.py, and the aliasing rule in test_aliasing.py.
 
 # Course tests check an exception's type alone: API.md makes the type the contract, not
 # the wording, so PT011 (asking for a message pattern) does not apply here.
-# ruff: noqa: PT011
 
 import math
 import operator

@@ -173,7 +173,7 @@ class TestPriorStackStillWorking:
         for dropout in (Dropout(0.5), Dropout(0.9)):
             check_via_mse(dropout.forward(x, training=False), [[1.0, -2.0], [3.0, 4.0]])
         check_via_mse(Dropout(0.0)(x), [[1.0, -2.0], [3.0, 4.0]])
-        with pytest.raises(ValueError):  # noqa: PT011 (the type is the contract; words: extras)
+        with pytest.raises(ValueError):
             Dropout(1.5)
 
     def test_layer_base_and_a_subclass_into_log_softmax(self):
@@ -652,7 +652,7 @@ def backward_if_possible(loss):
     if autograd_loaded():
         loss.backward()
         return True
-    with pytest.raises(Exception) as info:  # noqa: PT011 (API.md fixes no type)
+    with pytest.raises(Exception) as info:
         loss.backward()
     message = str(info.value)
     assert "05" in message or "autograd" in message.lower(), message
