@@ -28,6 +28,8 @@ VACUITY_DIR = REPORTS_DIR / "vacuity"
 # How the verdict file (module-NN.txt) names a test that did not fail / a file not collected.
 VACUOUS_PREFIX = "vacuous: "
 UNJUDGED_PREFIX = "not collected: "
+# tests/conftest.py registers it: no shrinking of a failing example (only failing counts here).
+HYPOTHESIS_PROFILE = "vacuity"
 
 
 class VacuityError(RuntimeError):
@@ -92,7 +94,8 @@ def check_vacuity(
     junit.with_suffix(".txt").unlink(missing_ok=True)
     session.run(
         "pytest", "-n", workers, "-q", "--continue-on-collection-errors",
-        f"--junitxml={junit}", extras_option(impl), module.tests, *pytest_args,
+        f"--junitxml={junit}", extras_option(impl), f"--hypothesis-profile={HYPOTHESIS_PROFILE}",
+        module.tests, *pytest_args,
         env=env,
         # Failing is what every test here must do; what counts is what passed.
         success_codes=[0, 1, 2],
