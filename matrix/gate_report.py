@@ -86,7 +86,7 @@ def _status(outcome: CheckpointOutcome) -> str:
 
 def _check_status(check: CheckOutcome) -> str:
     if check.vacuous:
-        return f"{len(check.vacuous)} vacuous test(s), passing with the module stubbed: " + _some(
+        return f"{len(check.vacuous)} test(s) not failing with the module stubbed: " + _some(
             check.vacuous, SHOWN_FAILURES, quote=True
         )
     return check.status + (f" ({check.detail})" if check.detail else "")
@@ -185,7 +185,12 @@ def _check_section(result: GateResult) -> list[str]:
         if len(names) > SHOWN_VACUOUS:
             summary = f"{check.name}: {len(names)} vacuous tests"
             names = ["<details>", f"<summary>{summary}</summary>", "", *names, "</details>"]
-        lines += [f"Vacuous in {check.name} (they pass with the module stubbed):", "", *names, ""]
+        lines += [
+            f"Vacuous in {check.name} (not failing with the module stubbed, or not collected):",
+            "",
+            *names,
+            "",
+        ]
     changed = result.selection.changed_modules
     unchanged = [number for number in result.selection.numbers if number not in changed]
     if unchanged:

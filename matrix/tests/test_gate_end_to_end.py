@@ -46,7 +46,9 @@ def test_misplaced_test_is_no_go_confirmed_then_go_once_moved(fake_repo_for_gate
     # 6 guard tests; then at 01 test_alpha and the uncollectable file, at 02 all three.
     assert "| 01 | failed | 7/1/0 | `tests/01_alpha/test_uses_beta.py` |" in report
     assert "| 02 | passed | 9/0/0 | `tests/01_alpha/test_uses_beta.py` |" in report
-    assert "| vacuity 01 | passed (every test fails with the module stubbed) |" in report
+    # Suite 01 cannot be judged test by test while a file of it cannot be collected.
+    assert "| vacuity 01 | failed: 1 vacuous (listed below) |" in report
+    assert "- `tests/01_alpha/test_uses_beta.py (not collected)`\n" in report
     assert "| lint | passed |" in report
 
     git(root, "mv", "tests/01_alpha/test_uses_beta.py", "tests/02_beta/test_uses_beta.py")
