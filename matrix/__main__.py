@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from matrix.build import BuildError, build_checkpoint_wheel
+from matrix.impl import ImplError, implementation_from_env
 from matrix.manifest import ManifestError, load_manifest
 from matrix.misplaced import confirm, find_misplaced, latest_junit
 from matrix.results import JUNIT_DIR
@@ -39,12 +40,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "misplaced":
             return print_misplaced(manifest)
         manifest.module(args.checkpoint)
+        impl = implementation_from_env(manifest)
         name = f"cp{args.checkpoint:02d}" + ("-stubbed" if args.stubbed else "")
-        out = args.out or manifest.root / "build" / "checkpoints" / name
+        out = args.out or manifest.root / "build" / "checkpoints" / impl.build_subfolder / name
         stubbed = frozenset(manifest.module(args.checkpoint).files if args.stubbed else ())
-        print(build_checkpoint_wheel(manifest, args.checkpoint, out.resolve(), stubbed))
+        wheel = build_checkpoint_wheel(manifest, args.checkpoint, out.resolve(), stubbed, impl)
+        print(f"{wheel}\n(built from {impl.label})", file=sys.stderr)
+        print(wheel)
         return 0
-    except (ManifestError, BuildError) as error:
+    except (ManifestError, BuildError, ImplError) as error:
         print(f"python -m matrix: {error}", file=sys.stderr)
         return 2
 

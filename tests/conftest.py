@@ -38,6 +38,10 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         features = features_of(item)
         if item.get_closest_marker("extra") is None:
+            # API.md promises values (finite, exact where stated), not a warning-free numpy
+            # path: a course-API test judges the values an implementation returns, and the
+            # reference's silence at the float32 extremes is tested as an extra.
+            item.add_marker(pytest.mark.filterwarnings("ignore::RuntimeWarning"))
             continue
         unknown = sorted(features - EXTRAS.keys()) or ([] if features else ["(none given)"])
         if unknown:

@@ -23,7 +23,9 @@ from hypothesis import settings
 F32 = np.dtype(np.float32)
 F64 = np.dtype(np.float64)
 EPS = float(np.finfo(np.float32).eps)  # 2**-23: one float32 ulp at 1
-SETTINGS = settings(max_examples=50, deadline=None, database=None)
+# derandomize: the same examples every run, so a verdict never changes between two runs of
+# the same code (a property that fails only on some seeds is a flaky verdict, not a finding).
+SETTINGS = settings(max_examples=50, deadline=None, database=None, derandomize=True)
 
 
 # --- assertions --------------------------------------------------------------------------
