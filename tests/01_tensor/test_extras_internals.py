@@ -18,14 +18,9 @@ import numpy as np
 import pytest
 from course_api import Tensor
 from reference_extras import record_from_op
-from tinytorch_testing import F32, check
+from tinytorch_testing import F32, check, grid
 
 pytestmark = pytest.mark.extra("internals")
-
-
-def grid():
-    """[[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]] as a Tensor."""
-    return Tensor(np.arange(12).reshape(3, 4))
 
 
 class TestReferenceBehaviour:

@@ -9,14 +9,9 @@ checks, indices), the type is the reference's choice too and is checked here wit
 import numpy as np
 import pytest
 from course_api import Tensor
-from tinytorch_testing import autograd_loaded, check
+from tinytorch_testing import autograd_loaded, check, grid
 
 pytestmark = pytest.mark.extra("wording")
-
-
-def grid():
-    """[[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]] as a Tensor."""
-    return Tensor(np.arange(12).reshape(3, 4))
 
 
 class TestBadInput:

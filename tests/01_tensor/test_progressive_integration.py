@@ -23,12 +23,7 @@ from gradients import assert_gradients_match
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from tinytorch_testing import F32, autograd_loaded, check
-
-
-def grid():
-    """[[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]] as a Tensor."""
-    return Tensor(np.arange(12).reshape(3, 4))
+from tinytorch_testing import F32, autograd_loaded, check, grid
 
 
 def quietly():

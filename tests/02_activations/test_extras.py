@@ -13,35 +13,23 @@ import warnings
 
 import numpy as np
 import pytest
+from activation_cases import CLASSES, REFERENCE, each
 from course_api import GELU, ReLU, Sigmoid, Softmax, Tanh, Tensor
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from reference_extras import default_dtype, record_from_op
-from tinytorch_testing import EPS, F32, F64, SETTINGS, check, ref_gelu, ref_sigmoid, ref_softmax
-
-CLASSES = {"ReLU": ReLU, "Sigmoid": Sigmoid, "Tanh": Tanh, "GELU": GELU, "Softmax": Softmax}
-REFERENCE = {
-    "ReLU": lambda x: np.maximum(np.asarray(x, dtype=np.float64), 0.0),
-    "Sigmoid": ref_sigmoid,
-    "Tanh": lambda x: np.tanh(np.asarray(x, dtype=np.float64)),
-    "GELU": ref_gelu,
-    "Softmax": ref_softmax,
-}
-
-
-def each(names=tuple(CLASSES)):
-    """The activation classes (course-API stand-ins) as parameters, with their names as ids."""
-    return [pytest.param(name, CLASSES[name], id=name) for name in names]
-
-
-@pytest.fixture
-def strict_numpy():
-    """Any numpy RuntimeWarning or floating-point error in the block fails the test."""
-    with warnings.catch_warnings(), np.errstate(all="warn"):
-        warnings.simplefilter("error")
-        yield
-
+from tinytorch_testing import (
+    EPS,
+    F32,
+    F64,
+    SETTINGS,
+    check,
+    numpy_strict,
+    ref_gelu,
+    ref_sigmoid,
+    ref_softmax,
+)
 
 # =========================================================================================
 # float64 mode
@@ -200,8 +188,7 @@ class TestReferenceBehaviour:
         elements = st.floats(allow_nan=False, allow_infinity=False, width=32)
         x = data.draw(hnp.arrays(np.float32, shape, elements=elements))
         dim = data.draw(st.integers(-len(shape), len(shape) - 1))
-        with warnings.catch_warnings(), np.errstate(all="warn"):
-            warnings.simplefilter("error")
+        with numpy_strict():
             y = Softmax()(Tensor(x), dim=dim)
         assert np.all(np.isfinite(y.data))
         sums = y.data.astype(np.float64).sum(axis=dim)

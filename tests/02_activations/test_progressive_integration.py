@@ -15,10 +15,10 @@ calling the code under test. Tolerances are stated in units of float32's machine
 """
 
 import math
-import warnings
 
 import numpy as np
 import pytest
+from activation_cases import CLASSES, REFERENCE, each
 from course_api import GELU, ReLU, Sigmoid, Softmax, Tanh, Tensor
 from gradients import assert_gradients_match
 from hypothesis import given
@@ -35,22 +35,7 @@ from tinytorch_testing import (
     ref_softmax,
 )
 
-CLASSES = {"ReLU": ReLU, "Sigmoid": Sigmoid, "Tanh": Tanh, "GELU": GELU, "Softmax": Softmax}
 ELEMENTWISE_NAMES = ("ReLU", "Sigmoid", "Tanh", "GELU")
-# float64 references by class name (Softmax along the last axis).
-REFERENCE = {
-    "ReLU": lambda x: np.maximum(np.asarray(x, dtype=np.float64), 0.0),
-    "Sigmoid": ref_sigmoid,
-    "Tanh": lambda x: np.tanh(np.asarray(x, dtype=np.float64)),
-    "GELU": ref_gelu,
-    "Softmax": ref_softmax,
-}
-
-
-def each(names=tuple(CLASSES)):
-    """The activation classes (course-API stand-ins) as parameters, with their names as ids."""
-    return [pytest.param(name, CLASSES[name], id=name) for name in names]
-
 
 # Any finite float32 array of up to 3 axes of up to 5.
 FINITE_FLOAT32_ARRAYS = hnp.arrays(
@@ -351,14 +336,6 @@ class TestSoftmax:
 # =========================================================================================
 # numerical stability at the extremes (finite and exact; API.md: no overflow at +-1000)
 # =========================================================================================
-
-
-@pytest.fixture
-def strict_numpy():
-    """Any numpy RuntimeWarning or floating-point error in the block fails the test."""
-    with warnings.catch_warnings(), np.errstate(all="warn"):
-        warnings.simplefilter("error")
-        yield
 
 
 @pytest.mark.usefixtures("strict_numpy")

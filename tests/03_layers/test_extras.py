@@ -15,21 +15,9 @@ import re
 import numpy as np
 import pytest
 from course_api import GELU, Dropout, Layer, Linear, ReLU, Sigmoid, Softmax, Tanh, Tensor
+from models import Scale, linear_of
 from reference_extras import Dense, Sequential, default_dtype, record_from_op
 from tinytorch_testing import EPS, F64, autograd_loaded, check, ref_softmax
-
-
-def linear_with(weight, bias=None):
-    """A Linear whose parameters are replaced by new Tensors set by hand (bias None: none).
-    The same helper as in test_progressive_integration.py (test files do not import each
-    other)."""
-    weight = np.asarray(weight, dtype=np.float64)
-    layer = Linear(weight.shape[0], weight.shape[1], bias=bias is not None)
-    layer.weight = Tensor(weight, requires_grad=True)
-    if bias is not None:
-        layer.bias = Tensor(bias, requires_grad=True)
-    return layer
-
 
 W1 = np.array([[0.5, -1.0, 0.25], [1.5, 0.5, -0.75]])  # (2, 3)
 B1 = np.array([0.1, 0.2, -0.3])
@@ -87,19 +75,19 @@ class TestSequential:
     def test_calls_layers_in_order(self):
         # Linear then ReLU: relu([1, -1] @ [[1], [2]] + 0) = relu(-1) = 0
         # ReLU then Linear: relu([1, -1]) @ [[1], [2]] = [1, 0] @ [[1], [2]] = 1
-        lin = linear_with([[1.0], [2.0]], [0.0])
+        lin = linear_of([[1.0], [2.0]], [0.0])
         x = Tensor([[1.0, -1.0]])
         check(Sequential(lin, ReLU())(x), [[0.0]])
         check(Sequential(ReLU(), lin)(x), [[1.0]])
 
     def test_forward_equals_call(self):
-        model = Sequential(linear_with([[2.0]], [1.0]), linear_with([[3.0]], [-1.0]))
+        model = Sequential(linear_of([[2.0]], [1.0]), linear_of([[3.0]], [-1.0]))
         # (x * 2 + 1) * 3 - 1 at x = 4: 9 * 3 - 1 = 26
         check(model.forward(Tensor([[4.0]])), [[26.0]])
         check(model(Tensor([[4.0]])), [[26.0]])
 
     def test_accepts_a_single_list(self):
-        model = Sequential([linear_with([[2.0]], [0.0]), ReLU()])
+        model = Sequential([linear_of([[2.0]], [0.0]), ReLU()])
         check(model(Tensor([[-1.0], [3.0]])), [[0.0], [6.0]])
         assert len(model.parameters()) == 2
 
@@ -110,15 +98,15 @@ class TestSequential:
         assert [id(p) for p in params] == [id(e) for e in expected]
 
     def test_nested_sequential(self):
-        inner = Sequential(linear_with([[1.0, -1.0]], [0.0, 0.0]), ReLU())
-        outer = Sequential(inner, linear_with([[1.0], [1.0]], [0.5]))
+        inner = Sequential(linear_of([[1.0, -1.0]], [0.0, 0.0]), ReLU())
+        outer = Sequential(inner, linear_of([[1.0], [1.0]], [0.5]))
         # x = -2: inner gives relu([-2, 2]) = [0, 2]; then 0 + 2 + 0.5 = 2.5
         check(outer(Tensor([[-2.0]])), [[2.5]])
         assert len(outer.parameters()) == 4
         assert outer.parameters()[0] is inner.parameters()[0]
 
     def test_shared_layer_parameters_are_listed_once(self):
-        shared = linear_with([[2.0]], [0.0])
+        shared = linear_of([[2.0]], [0.0])
         model = Sequential(shared, shared)
         check(model(Tensor([[3.0]])), [[12.0]])
         params = model.parameters()
@@ -140,16 +128,7 @@ class TestSequential:
         assert list(model) == [a, r]
 
     def test_subclass_without_super_init_inside_sequential(self):
-        class Scale(Layer):
-            def __init__(self, factor):  # deliberately no super().__init__()
-                self.factor = Tensor([factor], requires_grad=True)
-
-            def forward(self, x):
-                return x * self.factor
-
-            def parameters(self):
-                return [self.factor]
-
+        # models.Scale: a Layer subclass whose __init__ does not call super().__init__()
         layer = Scale(3.0)
         model = Sequential(layer, ReLU())
         check(model(Tensor([1.0, -2.0])), [3.0, 0.0])
@@ -158,12 +137,12 @@ class TestSequential:
     def test_two_layer_network_first_row_by_hand(self):
         # x = [1, 2]: relu(x W1 + B1) = [3.6, 0.2, 0]; @ W2 + B2 = [3.7, -2.7];
         # softmax: [1, e^-6.4] / (1 + e^-6.4)
-        model = Sequential(linear_with(W1, B1), ReLU(), linear_with(W2, B2), Softmax())
+        model = Sequential(linear_of(W1, B1), ReLU(), linear_of(W2, B2), Softmax())
         q = math.exp(-6.4)
         check(model(Tensor(X[:1])), [[1 / (1 + q), q / (1 + q)]], rtol=1e-6)
 
     def test_two_layer_network_as_sequential(self):
-        model = Sequential(linear_with(W1, B1), ReLU(), linear_with(W2, B2), Softmax())
+        model = Sequential(linear_of(W1, B1), ReLU(), linear_of(W2, B2), Softmax())
         probs = model(Tensor(X))
         check(probs, reference(X), rtol=1e-6, atol=1e-7)
         check(probs.sum(axis=1), np.ones(4), rtol=4 * EPS)
@@ -172,7 +151,7 @@ class TestSequential:
     def test_dropout_in_training_inside_a_sequential(self):
         # Dropout(0.5) in training (Sequential's default): each hidden unit is 0 or doubled.
         np.random.seed(6)
-        dropped = Sequential(linear_with(W1, B1), ReLU(), Dropout(0.5))(Tensor(X))
+        dropped = Sequential(linear_of(W1, B1), ReLU(), Dropout(0.5))(Tensor(X))
         expected_full = np.maximum(X @ W1 + B1, 0) * 2
         kept = dropped.data != 0
         np.testing.assert_allclose(dropped.data[kept], expected_full[kept], rtol=4 * EPS)
@@ -367,7 +346,7 @@ class TestAutogradReadiness:
         return record_from_op(monkeypatch, fields=("out", "op", "inputs"))
 
     def test_linear_is_one_op_over_input_weight_and_bias(self, calls):
-        layer = linear_with([[1.0, 0.5, -1.0], [2.0, 0.0, 0.25]], [0.1, 0.2, 0.3])
+        layer = linear_of([[1.0, 0.5, -1.0], [2.0, 0.0, 0.25]], [0.1, 0.2, 0.3])
         x = Tensor([[1.0, 2.0]])
         layer(x)
         [(out, op, (first, weight, bias))] = calls

@@ -25,21 +25,8 @@ from gradients import assert_gradients_match
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from models import Scale, linear_of
 from tinytorch_testing import EPS, F32, SETTINGS, autograd_loaded, check, ref_softmax
-
-
-def linear_with(weight, bias=None):
-    """A Linear whose parameters are set by hand (bias None means a layer without bias).
-
-    Unlike tinytorch_testing.linear_with, which writes into the layer's own parameters, this
-    one replaces them with new Tensors, and may build a layer without bias; the tests here
-    check Linear with parameters set that way, so it stays local."""
-    weight = np.asarray(weight, dtype=np.float64)
-    layer = Linear(weight.shape[0], weight.shape[1], bias=bias is not None)
-    layer.weight = Tensor(weight, requires_grad=True)
-    if bias is not None:
-        layer.bias = Tensor(bias, requires_grad=True)
-    return layer
 
 
 def assert_no_shared_memory(arrays):
@@ -66,7 +53,7 @@ class TestPriorStackStillWorking:
         w = [[1.0, 0.0, -1.0], [2.0, 1.0, 0.0]]
         expected = [[5.5, 2.0, 0.0], [11.5, 4.0, -2.0]]
         check(x @ Tensor(w) + Tensor([0.5, 0.0, 1.0]), expected)
-        check(linear_with(w, [0.5, 0.0, 1.0])(x), expected)
+        check(linear_of(w, [0.5, 0.0, 1.0])(x), expected)
 
     def test_tensor_reductions_and_shape_ops(self):
         t = Tensor(np.arange(6)).reshape(2, 3)
@@ -74,7 +61,7 @@ class TestPriorStackStillWorking:
         check(t.transpose(), [[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]])
         check(t.mean(axis=1, keepdims=True), [[1.0], [4.0]])
         # the transpose's rows summed by a Linear(2, 1) of ones: [3, 5, 7]
-        summed = linear_with([[1.0], [1.0]], [0.0])(t.transpose())
+        summed = linear_of([[1.0], [1.0]], [0.0])(t.transpose())
         check(summed, [[3.0], [5.0], [7.0]])
         check(summed.reshape(3), [3.0, 5.0, 7.0])
 
@@ -82,7 +69,7 @@ class TestPriorStackStillWorking:
         check(ReLU()(Tensor([-1.0, 0.0, 2.5])), [0.0, 0.0, 2.5])
         check(Tanh()(Tensor([0.0, 1000.0])), [0.0, 1.0], rtol=0)
         # Linear(1, 3) then ReLU and Tanh: x = 2 -> [2, -2, 0] + [0, 0, 1000]
-        layer = linear_with([[1.0, -1.0, 0.0]], [0.0, 0.0, 1000.0])
+        layer = linear_of([[1.0, -1.0, 0.0]], [0.0, 0.0, 1000.0])
         check(ReLU()(layer(Tensor([[2.0]]))), [[2.0, 0.0, 1000.0]])
         check(Tanh()(layer(Tensor([[0.0]]))), [[0.0, 0.0, 1.0]], rtol=0)
 
@@ -90,7 +77,7 @@ class TestPriorStackStillWorking:
         check(Sigmoid()(Tensor([0.0, -1000.0])), [0.5, 0.0], rtol=0)
         # gelu(1) = 1 / (1 + e^-1.702)
         check(GELU()(Tensor([1.0])), [1 / (1 + math.exp(-1.702))], rtol=8 * EPS)
-        layer = linear_with([[2.0]], [-1.0])  # x = 1 -> 1; x = -499.5 -> -1000
+        layer = linear_of([[2.0]], [-1.0])  # x = 1 -> 1; x = -499.5 -> -1000
         check(Sigmoid()(layer(Tensor([[-499.5]]))), [[0.0]], rtol=0)
         check(GELU()(layer(Tensor([[1.0]]))), [[1 / (1 + math.exp(-1.702))]], rtol=8 * EPS)
 
@@ -98,7 +85,7 @@ class TestPriorStackStillWorking:
         # [0, ln 3] -> [1/4, 3/4]; extreme logits stay exact
         check(Softmax()(Tensor([0.0, math.log(3.0)])), [0.25, 0.75])
         check(Softmax()(Tensor([-1047.0, -981.0, 1891.0])), [0.0, 0.0, 1.0], rtol=0)
-        identity = linear_with(np.eye(2), [0.0, math.log(3.0)])
+        identity = linear_of(np.eye(2), [0.0, math.log(3.0)])
         check(Softmax()(identity(Tensor([[0.0, 0.0]]))), [[0.25, 0.75]])
 
     def test_activations_have_no_parameters(self):
@@ -144,16 +131,7 @@ class TestLayerBase:
         assert result[1:] == ((2, 3), {"flag": True})
 
     def test_subclass_without_super_init(self):
-        class Scale(Layer):
-            def __init__(self, factor):  # deliberately no super().__init__()
-                self.factor = Tensor([factor], requires_grad=True)
-
-            def forward(self, x):
-                return x * self.factor
-
-            def parameters(self):
-                return [self.factor]
-
+        # models.Scale: a Layer subclass whose __init__ does not call super().__init__()
         layer = Scale(3.0)
         check(layer(Tensor([1.0, -2.0])), [3.0, -6.0])
         assert layer.parameters()[0] is layer.factor
@@ -273,11 +251,11 @@ class TestLinearForward:
         # x (2, 3) @ W (3, 2) + b (2,):
         # [1, 2, 3] @ W = [1*1 + 2*0 + 3*2, 1*-1 + 2*1 + 3*0.5] = [7, 2.5], + b = [7.5, 0.5]
         # [0, -1, 4] @ W = [0 + 0 + 8, 0 - 1 + 2] = [8, 1], + b = [8.5, -1]
-        layer = linear_with([[1.0, -1.0], [0.0, 1.0], [2.0, 0.5]], [0.5, -2.0])
+        layer = linear_of([[1.0, -1.0], [0.0, 1.0], [2.0, 0.5]], [0.5, -2.0])
         check(layer(Tensor([[1.0, 2.0, 3.0], [0.0, -1.0, 4.0]])), [[7.5, 0.5], [8.5, -1.0]])
 
     def test_forward_equals_call(self):
-        layer = linear_with([[1.0], [2.0]], [3.0])
+        layer = linear_of([[1.0], [2.0]], [3.0])
         x = Tensor([[1.0, 1.0]])
         check(layer.forward(x), [[6.0]])
         check(layer(x), [[6.0]])
@@ -285,22 +263,22 @@ class TestLinearForward:
     def test_weight_is_not_transposed(self):
         # With W of shape (in, out) = (2, 3), a one-hot input picks a row of W.
         w = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
-        layer = linear_with(w, [0.0, 0.0, 0.0])
+        layer = linear_of(w, [0.0, 0.0, 0.0])
         check(layer(Tensor([[0.0, 1.0]])), [[4.0, 5.0, 6.0]])
 
     def test_without_bias_by_hand(self):
-        layer = linear_with([[2.0], [-1.0]])
+        layer = linear_of([[2.0], [-1.0]])
         check(layer(Tensor([[3.0, 4.0], [1.0, 1.0]])), [[2.0], [1.0]])
 
     def test_single_sample_1d(self):
-        layer = linear_with([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], [10.0, 20.0])
+        layer = linear_of([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], [10.0, 20.0])
         check(layer(Tensor([1.0, 2.0, 3.0])), [14.0, 25.0])
 
     def test_batched_3d_input(self):
         x = np.arange(24, dtype=np.float64).reshape(2, 4, 3) / 10
         w = np.array([[0.5, -1.0], [2.0, 0.0], [-0.5, 1.5]])
         b = np.array([1.0, -1.0])
-        layer = linear_with(w, b)
+        layer = linear_of(w, b)
         check(layer(Tensor(x)), x @ w + b, rtol=1e-6, atol=1e-6)
 
     def test_default_initialised_layer_matches_numpy(self):
@@ -311,7 +289,7 @@ class TestLinearForward:
         check(layer(Tensor(x)), x @ w, rtol=1e-6, atol=1e-6)
 
     def test_input_is_unchanged_and_output_is_new(self):
-        layer = linear_with([[1.0]], [0.0])
+        layer = linear_of([[1.0]], [0.0])
         x = Tensor([[2.0]])
         y = layer(x)
         assert y is not x
@@ -330,7 +308,7 @@ class TestLinearForward:
     def test_output_never_shares_memory(self, x, bias):
         # API.md, Aliasing: even where the output equals the input (W = I, b = 0) or the bias
         # (x = 0), it is a new array.
-        layer = linear_with(np.eye(2), bias)
+        layer = linear_of(np.eye(2), bias)
         x = Tensor(x)
         y = layer(x)
         expected = x.data.astype(np.float64) + (0.0 if bias is None else np.asarray(bias))
@@ -355,7 +333,7 @@ class TestLinearForward:
         w = data.draw(hnp.arrays(np.float32, (fan_in, fan_out), elements=values))
         use_bias = data.draw(st.booleans())
         b = data.draw(hnp.arrays(np.float32, (fan_out,), elements=values)) if use_bias else None
-        layer = linear_with(w, b)
+        layer = linear_of(w, b)
         x64, w64 = x.astype(np.float64), w.astype(np.float64)
         b64 = np.zeros(fan_out) if b is None else b.astype(np.float64)
         expected = x64 @ w64 + b64
@@ -379,7 +357,7 @@ class TestLinearGradients:
     G = np.array([[1.0, -0.5], [0.25, 2.0]])  # the weights of the loss sum(G * y)
 
     def test_gradients_match_central_differences(self):
-        layer = linear_with(self.W, self.B)
+        layer = linear_of(self.W, self.B)
         check(layer(Tensor(self.X)), self.X @ self.W + self.B, rtol=1e-6)
         if autograd_loaded():
 
@@ -391,7 +369,7 @@ class TestLinearGradients:
 
     def test_gradients_by_hand(self):
         # y = x W + b, loss = sum(G * y): dx = G W^T, dW = x^T G, db = sum of G's rows
-        layer = linear_with(self.W, self.B)
+        layer = linear_of(self.W, self.B)
         x = Tensor(self.X, requires_grad=True)
         y = layer(x)
         check(y, self.X @ self.W + self.B, rtol=1e-6)
@@ -402,7 +380,7 @@ class TestLinearGradients:
             np.testing.assert_allclose(layer.bias.grad, self.G.sum(axis=0), rtol=1e-6)
 
     def test_without_bias_only_the_weight_gets_a_gradient(self):
-        layer = linear_with(self.W)
+        layer = linear_of(self.W)
         y = layer(Tensor(self.X))
         check(y, self.X @ self.W, rtol=1e-6)
         if autograd_loaded():
@@ -414,7 +392,7 @@ class TestLinearGradients:
         # With a 1-d input the bias's gradient equals the output's gradient itself: it must
         # still be a new array, not the one passed to backward().
         x_data, seed = (self.X, self.G) if batched else (self.X[0], self.G[0])
-        layer = linear_with(self.W, self.B)
+        layer = linear_of(self.W, self.B)
         x = Tensor(x_data, requires_grad=True)
         y = layer(x)
         check(y, x_data @ self.W + self.B, rtol=1e-6)
@@ -617,7 +595,7 @@ class TestIntegration:
         return ref_softmax(h @ self.W2 + self.B2)
 
     def test_two_layer_network_by_layers(self):
-        l1, l2 = linear_with(self.W1, self.B1), linear_with(self.W2, self.B2)
+        l1, l2 = linear_of(self.W1, self.B1), linear_of(self.W2, self.B2)
         probs = Softmax()(l2(ReLU()(l1(Tensor(self.X)))))
         check(probs, self.reference(self.X), rtol=1e-6, atol=1e-7)
         check(probs.sum(axis=1), np.ones(4), rtol=4 * EPS)
@@ -627,7 +605,7 @@ class TestIntegration:
         #            = [3.6, 0.2, -1.55]; relu -> [3.6, 0.2, 0]
         # @ W2 + B2 = [3.6 + 0.1, -3.6 + 0.4 + 0.5] = [3.7, -2.7]
         # softmax: [1, e^-6.4] / (1 + e^-6.4)
-        l1, l2 = linear_with(self.W1, self.B1), linear_with(self.W2, self.B2)
+        l1, l2 = linear_of(self.W1, self.B1), linear_of(self.W2, self.B2)
         q = math.exp(-6.4)
         probs = Softmax()(l2(ReLU()(l1(Tensor(self.X[:1])))))
         check(probs, [[1 / (1 + q), q / (1 + q)]], rtol=1e-6)
@@ -650,7 +628,7 @@ class TestIntegration:
         check(out, self.reference(self.X, hidden), rtol=1e-5, atol=1e-7)
 
     def test_dropout_in_eval_mode_inside_a_network(self):
-        l1, l2 = linear_with(self.W1, self.B1), linear_with(self.W2, self.B2)
+        l1, l2 = linear_of(self.W1, self.B1), linear_of(self.W2, self.B2)
         drop = Dropout(0.5)
         h = drop(ReLU()(l1(Tensor(self.X))), training=False)
         check(Softmax()(l2(h)), self.reference(self.X), rtol=1e-6, atol=1e-7)
@@ -658,7 +636,7 @@ class TestIntegration:
     def test_dropout_in_training_inside_a_network(self):
         # Dropout(p) in training: every hidden unit is 0 or twice its value (p = 0.5).
         np.random.seed(6)
-        l1 = linear_with(self.W1, self.B1)
+        l1 = linear_of(self.W1, self.B1)
         h = ReLU()(l1(Tensor(self.X)))
         dropped = Dropout(0.5)(ReLU()(l1(Tensor(self.X))))
         expected_full = np.maximum(self.X @ self.W1 + self.B1, 0) * 2
@@ -670,7 +648,7 @@ class TestIntegration:
         # Linear(3, 1) on a (2, 2, 3) batch, then tanh: checks shapes through the stack.
         x = np.arange(12, dtype=np.float64).reshape(2, 2, 3) / 12
         w, b = np.array([[1.0], [-2.0], [0.5]]), np.array([0.25])
-        out = Tanh()(linear_with(w, b)(Tensor(x)))
+        out = Tanh()(linear_of(w, b)(Tensor(x)))
         check(out, np.tanh(x @ w + b), rtol=4 * EPS, atol=1e-7)
 
     def test_parameters_require_grad_and_outputs_follow_autograd(self):
@@ -685,14 +663,14 @@ class TestIntegration:
         assert out.requires_grad is autograd_loaded()
 
     def test_results_feed_tensor_operations(self):
-        layer = linear_with([[1.0, 2.0]], [0.0, -1.0])
+        layer = linear_of([[1.0, 2.0]], [0.0, -1.0])
         y = layer(Tensor([[1.0], [2.0]]))  # [[1, 1], [2, 3]]
         check((y * 2).sum(axis=0), [6.0, 8.0])
         check(y.mean(), 1.75)
 
     def test_network_gradients_match_central_differences(self):
         # Linear -> Tanh -> Linear -> Softmax, loss sum(G * probs); from checkpoint 05 on.
-        l1, l2 = linear_with(self.W1, self.B1), linear_with(self.W2, self.B2)
+        l1, l2 = linear_of(self.W1, self.B1), linear_of(self.W2, self.B2)
         g = np.array([[1.0, -1.0], [0.5, 2.0], [-1.5, 0.25], [0.75, -0.5]])
         probs = Softmax()(l2(Tanh()(l1(Tensor(self.X)))))
         check(probs, self.reference(self.X, np.tanh), rtol=1e-5, atol=1e-7)

@@ -21,21 +21,22 @@ from course_api import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from loss_cases import (
+    B1,
+    B2,
+    CLASSES,
+    HIGH32,
+    LN2,
+    LOW32,
+    REGRESSION_TARGETS,
+    W1,
+    W2,
+    X,
+    check_loss,
+    numpy_network,
+)
 from reference_extras import Dense, Sequential, default_dtype, get_default_dtype
 from tinytorch_testing import F32, F64, check, linear_with, ref_bce, ref_cross_entropy, ref_mse
-
-LN2 = math.log(2.0)
-# BCE's clip bounds as float32 holds them: 1 - 1e-7 rounds to 1 - 2**-23 there.
-LOW32 = float(np.float32(1e-7))
-HIGH32 = float(np.float32(1 - 1e-7))
-
-
-def check_loss(loss, expected, dtype=F32, rtol=1e-5, atol=1e-6):
-    """A loss result: a 0-d Tensor of `dtype` holding `expected`."""
-    assert isinstance(loss, Tensor), f"a loss must return a Tensor, got {type(loss).__name__}"
-    assert loss.shape == ()
-    check(loss, expected, dtype=dtype, rtol=rtol, atol=atol)
-
 
 # --- float64 mode -------------------------------------------------------------------------
 
@@ -104,21 +105,6 @@ class TestFloat64Mode:
 
 
 # --- Dense, Sequential, Linear's repr -----------------------------------------------------
-
-X = np.array(
-    [[1.0, -2.0, 0.5], [0.0, 1.0, -1.0], [2.0, 0.5, 1.5], [-1.0, -1.0, 2.0], [0.5, 2.0, -0.5]]
-)
-W1 = np.array([[0.5, -1.0, 0.25, 1.0], [-0.5, 0.75, 1.0, -0.25], [1.0, 0.5, -0.75, 0.5]])
-B1 = np.array([0.1, -0.2, 0.3, 0.0])
-W2 = np.array([[1.0, -0.5], [0.25, 0.75], [-1.0, 0.5], [0.5, 1.0]])
-B2 = np.array([0.2, -0.1])
-CLASSES = [0, 1, 1, 0, 1]
-REGRESSION_TARGETS = np.array([[3.0, 0.5], [0.0, 0.0], [1.0, 1.0], [-1.0, 2.0], [0.5, -0.5]])
-
-
-def numpy_network(x=X):
-    """relu(x @ W1 + b1) @ W2 + b2 in float64."""
-    return np.maximum(x @ W1 + B1, 0.0) @ W2 + B2
 
 
 @pytest.mark.extra("Dense")

@@ -35,27 +35,30 @@ from gradients import assert_gradients_match
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from loss_cases import (
+    B1,
+    B2,
+    CLASSES,
+    HIGH32,
+    LN2,
+    LOW32,
+    REGRESSION_TARGETS,
+    W1,
+    W2,
+    X,
+    check_loss,
+    numpy_network,
+)
 from tinytorch_testing import (
     F32,
     autograd_loaded,
     check,
+    linear_with,
     ref_bce,
     ref_cross_entropy,
     ref_log_softmax,
     ref_mse,
 )
-
-LN2 = math.log(2.0)
-# BCE's clip bounds as float32 holds them: 1 - 1e-7 rounds to 1 - 2**-23 there.
-LOW32 = float(np.float32(1e-7))
-HIGH32 = float(np.float32(1 - 1e-7))
-
-
-def check_loss(loss, expected, rtol=1e-5, atol=1e-6):
-    """A loss result: a 0-d float32 Tensor holding `expected`."""
-    assert isinstance(loss, Tensor), f"a loss must return a Tensor, got {type(loss).__name__}"
-    assert loss.shape == ()
-    check(loss, expected, dtype=F32, rtol=rtol, atol=atol)
 
 
 def check_bce(loss, p, t, rtol=1e-5, atol=1e-6):
@@ -79,16 +82,6 @@ def check_via_mse(t, expected, rtol=1e-6, atol=0.0):
     expected = np.asarray(expected, dtype=np.float64)
     loss = MSELoss()(t, Tensor(np.zeros(expected.shape)))
     check_loss(loss, np.mean(expected**2), rtol=1e-5, atol=1e-12)
-
-
-def set_linear(weight, bias):
-    """A Linear layer whose parameters hold `weight` and `bias`, written as float32 arrays
-    (the Tensors' own dtype: assigning float64 to a course Tensor's .data would keep float64)."""
-    weight = np.asarray(weight, dtype=np.float32)
-    layer = Linear(weight.shape[0], weight.shape[1])
-    layer.weight.data = weight
-    layer.bias.data = np.asarray(bias, dtype=np.float32)
-    return layer
 
 
 def shares(a, b):
@@ -144,7 +137,7 @@ class TestPriorStackStillWorking:
     def test_linear_with_hand_set_weights_is_x_at_w_plus_b(self):
         w = [[1.0, -2.0], [0.5, 0.0], [-1.0, 3.0]]
         b = [0.25, -0.5]
-        layer = set_linear(w, b)
+        layer = linear_with(w, b)
         assert layer.weight.shape == (3, 2)
         assert layer.bias.shape == (2,)
         assert layer.weight.requires_grad is True
@@ -551,21 +544,8 @@ class TestBinaryCrossEntropyLoss:
 # (c) Integration: a network of modules 01..03 feeding each loss
 # ===========================================================================================
 
-X = np.array(
-    [[1.0, -2.0, 0.5], [0.0, 1.0, -1.0], [2.0, 0.5, 1.5], [-1.0, -1.0, 2.0], [0.5, 2.0, -0.5]]
-)
-W1 = np.array([[0.5, -1.0, 0.25, 1.0], [-0.5, 0.75, 1.0, -0.25], [1.0, 0.5, -0.75, 0.5]])
-B1 = np.array([0.1, -0.2, 0.3, 0.0])
-W2 = np.array([[1.0, -0.5], [0.25, 0.75], [-1.0, 0.5], [0.5, 1.0]])
-B2 = np.array([0.2, -0.1])
-CLASSES = [0, 1, 1, 0, 1]
-REGRESSION_TARGETS = np.array([[3.0, 0.5], [0.0, 0.0], [1.0, 1.0], [-1.0, 2.0], [0.5, -0.5]])
+# The network (X, W1, B1, W2, B2, numpy_network) and its other targets: loss_cases.py.
 BINARY_TARGETS = np.array([[1.0, 1.0], [0.0, 1.0], [1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
-
-
-def numpy_network(x=X):
-    """The network's output in float64: relu(x @ W1 + b1) @ W2 + b2."""
-    return np.maximum(x @ W1 + B1, 0.0) @ W2 + B2
 
 
 def numpy_sigmoid(z):
@@ -575,7 +555,7 @@ def numpy_sigmoid(z):
 class TestNetworkIntoLosses:
     @pytest.fixture
     def layers(self):
-        return set_linear(W1, B1), ReLU(), set_linear(W2, B2)
+        return linear_with(W1, B1), ReLU(), linear_with(W2, B2)
 
     @staticmethod
     def run(layers, x=X):
@@ -617,7 +597,7 @@ class TestNetworkIntoLosses:
 
     def test_a_batch_of_extreme_logits_from_a_layer(self):
         # A layer that scales its input by 1e4: logits of +-1e4, still a finite loss.
-        layer = set_linear([[1e4, -1e4]], [0.0, 0.0])
+        layer = linear_with([[1e4, -1e4]], [0.0, 0.0])
         logits = layer(Tensor([[1.0], [-1.0], [1.0]]))
         loss = CrossEntropyLoss()(logits, [0, 0, 1])
         # Rows: correct by 2e4 (0), wrong by 2e4 (2e4), wrong by 2e4 (2e4).

@@ -14,14 +14,11 @@ so rtol 1e-5 with atol 1e-5 bounds its rounding. The float64 forms (central diff
 eps = 1e-6, rtol 1e-6) are in test_extras_batched_matmul.py.
 """
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from course_api import Softmax, Tensor
-from gradients import assert_gradients_match
+from gradients import assert_gradients_match, scale_to_one
+from op_registry import MATMUL_CASES as CASES  # name: (shape of A, shape of B)
 from tinytorch_testing import f32
 
 pytestmark = [pytest.mark.gradient, pytest.mark.broadcasting]
@@ -56,28 +53,6 @@ def grads_float32(av, bv, gv):
             assert not np.shares_memory(t.grad, other), f"a .grad shares memory with {name}"
     assert not np.shares_memory(a.grad, b.grad)
     return a.grad, b.grad
-
-
-def scale_to_one(values):
-    """2**-k (exact) so that sum(|values|) * 2**-k <= 1: float32 central differences need a
-    loss of order 1 (its rounding error is about L * 6e-8 / eps)."""
-    size = float(np.sum(np.abs(values)))
-    return 2.0 ** -np.ceil(np.log2(size)) if size > 1 else 1.0
-
-
-def _shared(name):
-    """tests/05_autograd/<name>.py, imported once per process (--import-mode=importlib puts
-    no test folder on sys.path, so a plain import would not find it)."""
-    key = f"suite05_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-CASES = _shared("op_registry").MATMUL_CASES  # name: (shape of A, shape of B)
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -16,15 +16,13 @@ reduction (off by a whole term, of order 1). The float64 form (rtol 1e-6) and th
 gradcheck are in test_extras_broadcast.py.
 """
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from course_api import Tensor
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from op_registry import COMBINATIONS, operands, weight_for
+from op_registry import numpy_central_differences as central_differences
 from tinytorch_testing import F32, f32
 
 pytestmark = [
@@ -35,23 +33,6 @@ pytestmark = [
     # would turn into an INTERNALERROR that hides the real failure. Only that warning is let by.
     pytest.mark.filterwarnings("ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning"),
 ]
-
-
-def _shared(name):
-    """tests/05_autograd/<name>.py, imported once per process (--import-mode=importlib puts
-    no test folder on sys.path, so a plain import would not find it)."""
-    key = f"suite05_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-registry = _shared("op_registry")
-COMBINATIONS, operands = registry.COMBINATIONS, registry.operands
-weight_for, central_differences = registry.weight_for, registry.numpy_central_differences
 
 
 @pytest.mark.parametrize("name", list(COMBINATIONS))

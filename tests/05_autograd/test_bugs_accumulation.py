@@ -3,15 +3,16 @@
 A tensor used several times gets the SUM of the gradients of its uses: shared weights,
 ``a + a``, repeated embedding indices, nodes reused all over a random DAG, and successive
 backward() calls into the same leaf. Expected values are worked by hand or, for the random
-DAG, by a reverse-mode pass written below in plain Python floats. Every leaf gets a ``.grad``
-of its own: never shared with another leaf's, nor with the gradient passed to backward(),
-and of the leaf's own shape when it was broadcast. Course API, float32; the random DAG in
-float64 (the reference's extra) is in test_extras_accumulation.py.
+DAG, by a reverse-mode pass in plain Python floats (tests/support/random_graphs.py). Every
+leaf gets a ``.grad`` of its own: never shared with another leaf's, nor with the gradient
+passed to backward(), and of the leaf's own shape when it was broadcast. Course API,
+float32; the random DAG in float64 (the reference's extra) is in test_extras_accumulation.py.
 """
 
 import numpy as np
 import pytest
 from course_api import Linear, ReLU, Tensor
+from random_graphs import assert_dag_reuses_nodes, build_dag, random_dag, reference_forward_backward
 from tinytorch_testing import f32, param
 
 pytestmark = pytest.mark.accumulation
@@ -297,61 +298,17 @@ def test_grad_of_leaf_used_by_two_graphs_then_one_backward_each():
 # --- a random DAG of add and mul nodes, against plain-Python reverse mode ----------------
 
 
-def random_dag(seed, n_leaves=5, n_nodes=200):
-    """Nodes (op, i, j): node k = op(node i, node j) with i, j < k; the first n_leaves are
-    leaves. 'avg' is (a + b) * 0.5, 'mul' is a * b: with leaves in [-1, 1] every value
-    stays in [-1, 1]. About one node in eight uses the same node twice."""
-    rng = np.random.default_rng(seed)
-    leaves = [float(v) for v in rng.uniform(-1.0, 1.0, n_leaves)]
-    nodes = []
-    for k in range(n_leaves, n_leaves + n_nodes):
-        i = int(rng.integers(0, k))
-        j = i if rng.random() < 0.125 else int(rng.integers(0, k))
-        nodes.append(("avg" if rng.random() < 0.5 else "mul", i, j))
-    weights = [float(w) for w in rng.standard_normal(20)]  # loss = sum w_m * last 20 nodes
-    return leaves, nodes, weights
-
-
-def reference_forward_backward(leaves, nodes, weights):
-    """Values and d(loss)/d(leaf) in plain Python floats, by reverse-mode accumulation."""
-    values = list(leaves)
-    for op, i, j in nodes:
-        values.append((values[i] + values[j]) * 0.5 if op == "avg" else values[i] * values[j])
-    adjoint = [0.0] * len(values)
-    for offset, w in enumerate(weights):
-        adjoint[len(values) - len(weights) + offset] += w
-    for k in range(len(values) - 1, len(leaves) - 1, -1):
-        op, i, j = nodes[k - len(leaves)]
-        if op == "avg":
-            adjoint[i] += 0.5 * adjoint[k]
-            adjoint[j] += 0.5 * adjoint[k]
-        else:
-            adjoint[i] += values[j] * adjoint[k]
-            adjoint[j] += values[i] * adjoint[k]
-    loss = sum(w * v for w, v in zip(weights, values[-len(weights) :], strict=True))
-    return values, loss, adjoint[: len(leaves)]
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_random_dag_with_node_reuse_matches_plain_python(seed):
     leaves, nodes, weights = random_dag(seed)
-    uses = np.bincount([i for _, i, j in nodes] + [j for _, i, j in nodes])
-    assert uses.max() >= 4  # the DAG really reuses nodes
-    assert any(i == j for _, i, j in nodes)
+    assert_dag_reuses_nodes(nodes)
     # the reference starts from the leaves as float32 holds them; float32 rounding along
     # the way stays near 1e-7 (measured), far below what a missed path would change
     values, loss_ref, grads_ref = reference_forward_backward(
         [float(v) for v in f32(leaves)], nodes, weights
     )
 
-    # shape (1,) rather than 0-d, so that this test is about the graph alone
-    tensors = [Tensor([v], requires_grad=True) for v in leaves]
-    for op, i, j in nodes:
-        a, b = tensors[i], tensors[j]
-        tensors.append((a + b) * 0.5 if op == "avg" else a * b)
-    loss = Tensor([0.0])
-    for w, t in zip(weights, tensors[-len(weights) :], strict=True):
-        loss = loss + t * w
+    tensors, loss = build_dag(leaves, nodes, weights)
     loss.backward()
 
     np.testing.assert_allclose([t.data[0] for t in tensors], values, rtol=1e-5, atol=1e-6)

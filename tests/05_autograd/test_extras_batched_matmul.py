@@ -7,13 +7,10 @@ tinytorch itself (``reference_extras.central_differences``, eps 1e-6: good to ~1
 with rtol 1e-6, atol 1e-8.
 """
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from course_api import Softmax, Tensor
+from op_registry import MATMUL_CASES as CASES  # name: (shape of A, shape of B)
 from reference_extras import central_differences, default_dtype
 
 pytestmark = [
@@ -21,21 +18,6 @@ pytestmark = [
     pytest.mark.broadcasting,
     pytest.mark.extra("float64", "no_grad"),  # central_differences needs both
 ]
-
-
-def _shared(name):
-    """tests/05_autograd/<name>.py, imported once per process (--import-mode=importlib puts
-    no test folder on sys.path, so a plain import would not find it)."""
-    key = f"suite05_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-CASES = _shared("op_registry").MATMUL_CASES  # name: (shape of A, shape of B)
 
 
 def check_numerically_float64(av, bv, gv):

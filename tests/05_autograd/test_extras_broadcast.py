@@ -6,15 +6,13 @@ differences of ``sum(weight * f(inputs))`` computed in numpy (rtol 1e-6, atol 1e
 engine's own ``gradcheck`` agrees on the same shapes.
 """
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from course_api import Tensor
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from op_registry import COMBINATIONS, operands, weight_for
+from op_registry import numpy_central_differences as central_differences
 from reference_extras import default_dtype, gradcheck
 
 pytestmark = [
@@ -23,23 +21,6 @@ pytestmark = [
     # See test_broadcast_gradients.py: only libcst's import warning is let by.
     pytest.mark.filterwarnings("ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning"),
 ]
-
-
-def _shared(name):
-    """tests/05_autograd/<name>.py, imported once per process (--import-mode=importlib puts
-    no test folder on sys.path, so a plain import would not find it)."""
-    key = f"suite05_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-registry = _shared("op_registry")
-COMBINATIONS, operands = registry.COMBINATIONS, registry.operands
-weight_for, central_differences = registry.weight_for, registry.numpy_central_differences
 
 
 @pytest.mark.extra("float64")

@@ -1,22 +1,20 @@
 """Module 05 (autograd), the reference's extras: float64 gradient flow and ``gradcheck`` itself.
 
-The float64 forms of test_gradient_flow.py (same op families, op_registry.py): every analytical
-gradient is compared with float64 central differences (``reference_extras.central_differences``:
-each element of a parameter moved by +-eps, eps = 1e-6, inside ``default_dtype(np.float64)``,
-the loss re-evaluated under ``no_grad``). In float64 that estimate is good to about
-|f| * 1e-16 / eps ~ 1e-10 (rounding) plus eps**2 * |f'''| ~ 1e-12 (truncation), so rtol 1e-6
-with atol 1e-8 is an honest bound that still catches any wrong rule. Inputs are kept away from
-kinks (ReLU at 0, max ties, BCE's clip bounds) by more than eps, and each test asserts that it
-is. The networks are built with ``Sequential``.
+The float64 forms of test_gradient_flow.py (same op families, tests/support/op_registry.py):
+every analytical gradient is compared with float64 central differences
+(``reference_extras.central_differences``: each element of a parameter moved by +-eps,
+eps = 1e-6, inside ``default_dtype(np.float64)``, the loss re-evaluated under ``no_grad``). In
+float64 that estimate is good to about |f| * 1e-16 / eps ~ 1e-10 (rounding) plus
+eps**2 * |f'''| ~ 1e-12 (truncation), so rtol 1e-6 with atol 1e-8 is an honest bound that
+still catches any wrong rule. Inputs are kept away from kinks (ReLU at 0, max ties, BCE's clip
+bounds) by more than eps, and each test asserts that it is. The networks are built with
+``Sequential``.
 
 The second half checks ``tinytorch.core.autograd.gradcheck`` itself, including that it fails,
 naming the worst element, when a backward rule is deliberately wrong (monkeypatched).
 """
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,8 +30,8 @@ from course_api import (
     Tanh,
     Tensor,
 )
+from op_registry import OP_FAMILIES, backward_table, family_arrays, family_weights
 from reference_extras import (
-    BACKWARD,
     Sequential,
     central_differences,
     default_dtype,
@@ -47,31 +45,6 @@ FLOAT64 = pytest.mark.extra("float64", "no_grad")  # central_differences needs b
 
 RTOL = 1e-6
 ATOL = 1e-8
-
-
-def _shared(name):
-    """tests/05_autograd/<name>.py, imported once per process (--import-mode=importlib puts
-    no test folder on sys.path, so a plain import would not find it)."""
-    key = f"suite05_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-registry = _shared("op_registry")
-OP_FAMILIES, family_arrays, family_weights = (
-    registry.OP_FAMILIES,
-    registry.family_arrays,
-    registry.family_weights,
-)
-
-
-def backward_table():
-    """The reference's BACKWARD dict itself (the stand-in, resolved)."""
-    return BACKWARD.resolve()
 
 
 def check_all_gradients(loss_fn, params):

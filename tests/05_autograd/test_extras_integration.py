@@ -7,13 +7,11 @@ keep the names of the audit's classes in that file, so the audit counts them wit
 Each test still needs module 05 to work (a backward, a recording), so it fails on a stub.
 """
 
-import os
-import subprocess
-import sys
 import weakref
 
 import numpy as np
 import pytest
+from autograd_checks import close, grad_of, tracked, untracked
 from course_api import (
     CrossEntropyLoss,
     Function,
@@ -24,46 +22,9 @@ from course_api import (
     Tensor,
     enable_autograd,
 )
+from models import random_linear
 from reference_extras import SAVES, Dense, Sequential, default_dtype, no_grad
-from tinytorch_testing import F32, F64, f32, gc_disabled
-
-RTOL = 1e-5
-ATOL = 1e-6
-
-
-def close(actual, expected, rtol=RTOL, atol=ATOL):
-    """actual (an ndarray of tinytorch) equals the float64 reference, shape included."""
-    expected = np.asarray(expected, dtype=np.float64)
-    assert isinstance(actual, np.ndarray), f"expected an ndarray, got {type(actual).__name__}"
-    assert actual.shape == expected.shape, f"shape {actual.shape} != {expected.shape}"
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
-
-
-def grad_of(leaf, expected, rtol=RTOL, atol=ATOL):
-    """leaf.grad is an ndarray of leaf's shape and dtype equal to expected."""
-    assert isinstance(leaf.grad, np.ndarray), f".grad is {type(leaf.grad).__name__}"
-    assert leaf.grad.dtype == leaf.dtype
-    close(leaf.grad, expected, rtol=rtol, atol=atol)
-
-
-def untracked(t):
-    assert isinstance(t, Tensor)
-    assert t.requires_grad is False
-    assert t.grad is None
-    assert t._grad_fn is None
-
-
-def tracked(t):
-    assert isinstance(t, Tensor)
-    assert t.requires_grad is True
-    assert isinstance(t._grad_fn, Function)
-
-
-def linear(rng, n_in, n_out, requires_grad=True):
-    layer = Linear(n_in, n_out)
-    layer.weight = Tensor(rng.standard_normal((n_in, n_out)), requires_grad=requires_grad)
-    layer.bias = Tensor(rng.standard_normal(n_out), requires_grad=requires_grad)
-    return layer
+from tinytorch_testing import F32, F64, f32, gc_disabled, run_fresh_python
 
 
 @pytest.mark.regression
@@ -71,8 +32,8 @@ class TestPriorStackStillWorking:
     @pytest.mark.extra("Sequential")
     def test_sequential_stable(self):
         rng = np.random.default_rng(0)
-        first = linear(rng, 3, 2, requires_grad=False)
-        second = linear(rng, 2, 1, requires_grad=False)
+        first = random_linear(rng, 3, 2, requires_grad=False)
+        second = random_linear(rng, 2, 1, requires_grad=False)
         x = rng.standard_normal((4, 3))
         model = Sequential(first, ReLU(), second)
         out = model(Tensor(x))
@@ -118,8 +79,6 @@ class TestModule05AutogradCore:
         # A fresh interpreter, with the _checkpoint of a checkpoint-05 wheel standing in for
         # the installed one (tinytorch._checkpoint is the reference's), imports only
         # `tinytorch` and must then record and differentiate, whatever checkpoint runs this.
-        import tinytorch
-
         script = (
             "import sys, types\n"
             "cp = types.ModuleType('tinytorch._checkpoint')\n"
@@ -135,19 +94,7 @@ class TestModule05AutogradCore:
             "print(y.requires_grad, type(y._grad_fn).__name__, float(x.grad[0]))\n"
             "print(sorted(m for m in sys.modules if m.startswith('tinytorch.core.')))\n"
         )
-        env = dict(os.environ)
-        package_parent = os.path.dirname(os.path.dirname(tinytorch.__file__))
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_parent, env.get("PYTHONPATH", "")) if p
-        )
-        done = subprocess.run(
-            [sys.executable, "-c", script],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            env=env,
-            check=False,
-        )
+        done = run_fresh_python(script, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         first, second = done.stdout.splitlines()
         assert first.split() == ["True", "Function", "6.0"]
@@ -263,7 +210,7 @@ class TestAutogradLayerIntegration:
     @pytest.mark.extra("Sequential")
     def test_sequential_gradients(self):
         rng = np.random.default_rng(9)
-        l1, l2 = linear(rng, 2, 3), linear(rng, 3, 1)
+        l1, l2 = random_linear(rng, 2, 3), random_linear(rng, 3, 1)
         model = Sequential(l1, Tanh(), l2)
         assert model.parameters() == [l1.weight, l1.bias, l2.weight, l2.bias]
         xv = rng.standard_normal((4, 2))
@@ -301,7 +248,7 @@ class TestProgressiveStackIntegration:
     @pytest.mark.extra("Sequential")
     def test_end_to_end_training_step(self):
         rng = np.random.default_rng(14)
-        model = Sequential(linear(rng, 2, 8), ReLU(), linear(rng, 8, 1))
+        model = Sequential(random_linear(rng, 2, 8), ReLU(), random_linear(rng, 8, 1))
         xv = rng.standard_normal((16, 2))
         tv = (xv[:, :1] * 2 - xv[:, 1:]).astype(np.float64)
         x, t = Tensor(xv), Tensor(tv)

@@ -1,4 +1,4 @@
-"""Module 05 (autograd), the reference's extras over the op registry (op_registry.py).
+"""Module 05 (autograd), the reference's extras over the op registry (support/op_registry.py).
 
 The same (op, sample) pairs as test_op_registry.py (course API, float32), checked with what
 only the reference has:
@@ -15,47 +15,26 @@ only the reference has:
 - ``gradcheck`` itself rejects a deliberately wrong rule put in ``BACKWARD``.
 """
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from course_api import BinaryCrossEntropyLoss, Linear, Tensor
-from reference_extras import BACKWARD, default_dtype, gradcheck, no_grad
+from op_registry import (
+    CASES,
+    PAIRS,
+    REGISTRY,
+    backward_table,
+    call,
+    make_inputs,
+    plain_inputs,
+    upstream,
+)
+from reference_extras import default_dtype, gradcheck, no_grad
 from tinytorch_testing import F32, F64
 
 pytestmark = [pytest.mark.gradient]
 
 
-def _shared(name):
-    """tests/05_autograd/<name>.py, imported once per process (--import-mode=importlib puts
-    no test folder on sys.path, so a plain import would not find it)."""
-    key = f"suite05_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-registry = _shared("op_registry")
-PAIRS, REGISTRY, CASES = registry.PAIRS, registry.REGISTRY, registry.CASES
-call, make_inputs, plain_inputs, upstream = (
-    registry.call,
-    registry.make_inputs,
-    registry.plain_inputs,
-    registry.upstream,
-)
-
-
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def backward_table():
-    """The reference's BACKWARD dict itself (the stand-in, resolved)."""
-    return BACKWARD.resolve()
 
 
 def forward64(op, s, arrays):

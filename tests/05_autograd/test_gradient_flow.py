@@ -9,14 +9,11 @@ Inputs are kept away from kinks (ReLU at 0, max ties, BCE's clip bounds) by far 
 step, and each test asserts that they are.
 
 The float64 forms of these checks (eps 1e-6, rtol 1e-6) and the tests of ``gradcheck`` itself
-are in test_extras_gradient_flow.py; the op families are shared with it (op_registry.py).
+are in test_extras_gradient_flow.py; the op families are shared with it
+(tests/support/op_registry.py).
 """
 
-import importlib.util
 import itertools
-import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,37 +29,13 @@ from course_api import (
     Tanh,
     Tensor,
 )
-from gradients import assert_gradients_match
+from gradients import assert_gradients_match, scale_to_one
+from op_registry import OP_FAMILIES, family_arrays, family_weights
 
 pytestmark = pytest.mark.gradient
 
 
-def _shared(name):
-    """tests/05_autograd/<name>.py, imported once per process (--import-mode=importlib puts
-    no test folder on sys.path, so a plain import would not find it)."""
-    key = f"suite05_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-registry = _shared("op_registry")
-OP_FAMILIES, family_arrays, family_weights = (
-    registry.OP_FAMILIES,
-    registry.family_arrays,
-    registry.family_weights,
-)
-
 KINK_MARGIN = 1e-2  # ten steps of the central differences
-
-
-def scale_to_one(values):
-    """2**-k (exact) so that sum(|values|) * 2**-k <= 1; 1 if it already is."""
-    size = float(np.sum(np.abs(values)))
-    return 2.0 ** -math.ceil(math.log2(size)) if size > 1 else 1.0
 
 
 def layer_of(weight, bias):

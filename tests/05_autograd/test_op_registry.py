@@ -1,8 +1,8 @@
 """Module 05 (autograd), course API: the op registry drives every test of this file.
 
-The registry (op_registry.py, PyTorch's OpInfo idea) lists every differentiable operation of
-modules 01-04 with sample inputs; test_extras_registry.py runs the reference's extras over the
-same table. Here, in the course API's float32, for every (op, sample) pair:
+The registry (tests/support/op_registry.py, PyTorch's OpInfo idea) lists every differentiable
+operation of modules 01-04 with sample inputs; test_extras_registry.py runs the reference's
+extras over the same table. Here, in the course API's float32, for every (op, sample) pair:
 
 - backward()'s gradients equal central differences of our own (tests/support/gradients.py:
   eps 1e-3, rtol 1e-2, atol 1e-3) of ``sum(weight * f(inputs))``, with a fixed, non-uniform
@@ -19,40 +19,14 @@ Expected gradients come from central differences of the forward pass or from han
 never from the backward rules under test.
 """
 
-import importlib.util
-import math
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from course_api import BinaryCrossEntropyLoss, Function, Linear, Tensor
-from gradients import assert_gradients_match, numerical_gradients
+from gradients import assert_gradients_match, numerical_gradients, scale_to_one
+from op_registry import PAIRS, call, make_inputs, plain_inputs, upstream
 from tinytorch_testing import F32
 
 pytestmark = [pytest.mark.gradient]
-
-
-def _shared(name):
-    """tests/05_autograd/<name>.py, imported once per process (--import-mode=importlib puts
-    no test folder on sys.path, so a plain import would not find it)."""
-    key = f"suite05_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-registry = _shared("op_registry")
-PAIRS = registry.PAIRS
-call, make_inputs, plain_inputs, upstream = (
-    registry.call,
-    registry.make_inputs,
-    registry.plain_inputs,
-    registry.upstream,
-)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -63,8 +37,7 @@ def loss_weight(op, s):
     rounding error of a float32 loss L, about L * 6e-8 / eps, then stays far below atol."""
     out = np.asarray(call(op, s, plain_inputs(s)).data, dtype=np.float64)
     weight = upstream(op, s, out.shape)
-    size = float(np.sum(np.abs(weight * out)))
-    return weight * 2.0 ** -math.ceil(math.log2(size)) if size > 1 else weight
+    return weight * scale_to_one(weight * out)
 
 
 def weighted_loss(op, s, weight):

@@ -15,19 +15,16 @@ Course API only (../shared/API.md); the reference's extras that these classes us
 test_extras_integration.py, under the same class names.
 """
 
-import os
-import subprocess
-import sys
 import weakref
 
 import numpy as np
 import pytest
+from autograd_checks import ATOL, RTOL, close, grad_of, tracked, untracked
 from course_api import (
     GELU,
     BinaryCrossEntropyLoss,
     CrossEntropyLoss,
     Dropout,
-    Function,
     Linear,
     MSELoss,
     ReLU,
@@ -38,6 +35,7 @@ from course_api import (
     enable_autograd,
     log_softmax,
 )
+from models import random_linear
 from tinytorch_testing import (
     F32,
     autograd_loaded,
@@ -48,41 +46,8 @@ from tinytorch_testing import (
     ref_log_softmax,
     ref_sigmoid,
     ref_softmax,
+    run_fresh_python,
 )
-
-RTOL = 1e-5
-ATOL = 1e-6
-
-
-def close(actual, expected, rtol=RTOL, atol=ATOL):
-    """actual (an ndarray of tinytorch) equals the float64 reference, shape included."""
-    expected = np.asarray(expected, dtype=np.float64)
-    assert isinstance(actual, np.ndarray), f"expected an ndarray, got {type(actual).__name__}"
-    assert actual.shape == expected.shape, f"shape {actual.shape} != {expected.shape}"
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
-
-
-def grad_of(leaf, expected, rtol=RTOL, atol=ATOL):
-    """leaf.grad is an ndarray of leaf's shape and dtype equal to expected."""
-    assert isinstance(leaf.grad, np.ndarray), f".grad is {type(leaf.grad).__name__}"
-    assert not isinstance(leaf.grad, Tensor)
-    assert leaf.grad.dtype == leaf.dtype
-    close(leaf.grad, expected, rtol=rtol, atol=atol)
-
-
-def untracked(t):
-    """A result of modules 01-04 computed from inputs that do not require grad."""
-    assert isinstance(t, Tensor)
-    assert t.requires_grad is False
-    assert t.grad is None
-    assert t._grad_fn is None
-
-
-def tracked(t):
-    """A result that autograd recorded: it requires grad and its _grad_fn is a Function."""
-    assert isinstance(t, Tensor)
-    assert t.requires_grad is True
-    assert isinstance(t._grad_fn, Function), f"_grad_fn is {type(t._grad_fn).__name__}"
 
 
 def same_forward(fn, arrays, expected, rtol=RTOL, atol=ATOL):
@@ -113,14 +78,6 @@ def refused_or_right(backward, leaves_and_gradients):
     else:
         for leaf, expected in leaves_and_gradients:
             grad_of(leaf, expected)
-
-
-def linear(rng, n_in, n_out, requires_grad=True):
-    """A Linear layer with weights drawn from rng (not numpy's global generator)."""
-    layer = Linear(n_in, n_out)
-    layer.weight = Tensor(rng.standard_normal((n_in, n_out)), requires_grad=requires_grad)
-    layer.bias = Tensor(rng.standard_normal(n_out), requires_grad=requires_grad)
-    return layer
 
 
 # --- float64 reference (the others are shared, in tinytorch_testing) ---------------------
@@ -195,8 +152,8 @@ class TestPriorStackStillWorking:
 
     def test_layers_stable(self):
         rng = np.random.default_rng(0)
-        first = linear(rng, 3, 2, requires_grad=False)
-        second = linear(rng, 2, 1, requires_grad=False)
+        first = random_linear(rng, 3, 2, requires_grad=False)
+        second = random_linear(rng, 2, 1, requires_grad=False)
         x = rng.standard_normal((4, 3))
         w1, b1, w2, b2 = (
             p.data.astype(np.float64)
@@ -280,8 +237,6 @@ class TestModule05AutogradCore:
     def test_import_tinytorch_turns_autograd_on(self, tmp_path):
         # A fresh interpreter that imports only `tinytorch` (the installed checkpoint, which
         # holds modules 01..05 at checkpoint 05) must then record and differentiate.
-        import tinytorch
-
         script = (
             "import tinytorch\n"
             "from tinytorch.core.tensor import Tensor\n"
@@ -291,19 +246,7 @@ class TestModule05AutogradCore:
             "from tinytorch.core.autograd import Function\n"
             "print(y.requires_grad, isinstance(y._grad_fn, Function), float(x.grad[0]))\n"
         )
-        env = dict(os.environ)
-        package_parent = os.path.dirname(os.path.dirname(tinytorch.__file__))
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_parent, env.get("PYTHONPATH", "")) if p
-        )
-        done = subprocess.run(
-            [sys.executable, "-c", script],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,  # not the source tree: `-c` puts the working directory on sys.path
-            env=env,
-            check=False,
-        )
+        done = run_fresh_python(script, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         assert done.stdout.split() == ["True", "True", "6.0"]
 
@@ -676,7 +619,7 @@ class TestAutogradLayerIntegration:
 
     def test_multi_layer_gradients(self):
         rng = np.random.default_rng(7)
-        l1, l2 = linear(rng, 3, 4), linear(rng, 4, 2)
+        l1, l2 = random_linear(rng, 3, 4), random_linear(rng, 4, 2)
         xv = rng.standard_normal((5, 3))
         tv = rng.standard_normal((5, 2))
         x = Tensor(xv, requires_grad=True)
@@ -725,7 +668,7 @@ class TestAutogradLayerIntegration:
     def test_stacked_layers_gradients(self):
         # Linear -> Tanh -> Linear, called one after the other (Sequential is an extra)
         rng = np.random.default_rng(9)
-        l1, l2 = linear(rng, 2, 3), linear(rng, 3, 1)
+        l1, l2 = random_linear(rng, 2, 3), random_linear(rng, 3, 1)
         assert l1.parameters() + l2.parameters() == [l1.weight, l1.bias, l2.weight, l2.bias]
         xv = rng.standard_normal((4, 2))
         l2(Tanh()(l1(Tensor(xv)))).sum().backward()
@@ -891,7 +834,7 @@ class TestProgressiveStackIntegration:
 
     def test_audit_network_backward(self):
         rng = np.random.default_rng(13)
-        layer1, layer2 = linear(rng, 3, 4), linear(rng, 4, 2)
+        layer1, layer2 = random_linear(rng, 3, 4), random_linear(rng, 4, 2)
         x = Tensor([[1, 2, 3]], requires_grad=True)
         y = layer2(ReLU()(layer1(x)))
         MSELoss()(y, Tensor([[1, 0]])).backward()
@@ -904,7 +847,7 @@ class TestProgressiveStackIntegration:
 
     def test_end_to_end_training_step(self):
         rng = np.random.default_rng(14)
-        first, second = linear(rng, 2, 8), linear(rng, 8, 1)
+        first, second = random_linear(rng, 2, 8), random_linear(rng, 8, 1)
         parameters = first.parameters() + second.parameters()
         xv = rng.standard_normal((16, 2))
         tv = (xv[:, :1] * 2 - xv[:, 1:]).astype(np.float64)
@@ -938,7 +881,7 @@ class TestProgressiveStackIntegration:
     @pytest.mark.accumulation
     def test_gradient_accumulation(self):
         rng = np.random.default_rng(15)
-        layer = linear(rng, 3, 1)
+        layer = random_linear(rng, 3, 1)
         xa, xb = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
         ta, tb = rng.standard_normal((4, 1)), rng.standard_normal((4, 1))
         MSELoss()(layer(Tensor(xa)), Tensor(ta)).backward()

@@ -11,7 +11,6 @@ import pytest
 from course_api import (
     SGD,
     Adam,
-    AdamW,
     BinaryCrossEntropyLoss,
     Dropout,
     Linear,
@@ -21,11 +20,9 @@ from course_api import (
     Tanh,
     Tensor,
 )
+from optimizer_references import KINDS, OPTIMIZERS
 from reference_extras import Sequential, default_dtype, no_grad
 from tinytorch_testing import F32, F64, check, linear_with, param
-
-OPTIMIZERS = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}
-KINDS = tuple(OPTIMIZERS)
 
 
 @pytest.mark.extra("float64")

@@ -1,14 +1,15 @@
 """Module 06 (Optimizers): what the reference adds to API.md's optimizers (API.md, Two tiers).
 
 API.md fixes the constructors, ``.params``, ``.step_count``, ``zero_grad()``, ``step()`` and
-the update rules; the course tier (test_progressive_integration.py) tests those. The
-reference also has: float64 arithmetic in every step (100 steps agree with the float64
-references to 1e-6, and any beta2 in [0, 1) is fine), hyper-parameters as public attributes,
-``.params`` as a list, AdamW as a subclass of Adam, one update per step for a parameter listed
-twice, ``state_dict()``/``load_state_dict()`` with per-parameter state, float64 gradients
-taken by float32 parameters, IEEE results without numpy warnings, and argument checks with
-their exception types and words. None of this is in API.md, so it is the extra "internals"
-(the reference's own API), and "wording" where a test matches an error's words.
+the update rules; the course tier (test_progressive_integration.py) tests those. The reference
+also has: float64 arithmetic in every step (100 steps agree with the float64 references of
+tests/support/optimizer_references.py to 1e-6, and any beta2 in [0, 1) is fine),
+hyper-parameters as public attributes, ``.params`` as a list, AdamW as a subclass of Adam, one
+update per step for a parameter listed twice, ``state_dict()``/``load_state_dict()`` with
+per-parameter state, float64 gradients taken by float32 parameters, IEEE results without numpy
+warnings, and argument checks with their exception types and words. None of this is in API.md,
+so it is the extra "internals" (the reference's own API), and "wording" where a test matches
+an error's words.
 """
 
 import numpy as np
@@ -16,75 +17,11 @@ import pytest
 from course_api import SGD, Adam, AdamW
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tinytorch_testing import F32, check, f32, param
+from optimizer_references import KINDS, OPTIMIZERS, P0, gradient_stream, reference, run
+from tinytorch_testing import F32, check, param
 
 pytestmark = pytest.mark.extra("internals")
 WORDING = pytest.mark.extra("wording")
-
-OPTIMIZERS = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}
-KINDS = tuple(OPTIMIZERS)
-
-# --- references (as in test_progressive_integration.py): float64, parameter kept float32 ---
-
-
-def ref_sgd(p0, grads, lr, momentum=0.0, weight_decay=0.0):
-    """torch.optim.SGD (dampening 0, nesterov False). A None gradient skips the step."""
-    p, buf = np.asarray(p0, dtype=np.float64), None
-    for g in grads:
-        if g is None:
-            continue
-        g = np.asarray(g, dtype=np.float64)
-        if weight_decay != 0:
-            g = g + weight_decay * p
-        if momentum != 0:
-            buf = g.copy() if buf is None else momentum * buf + g
-            g = buf
-        p = f32(p - lr * g)
-    return p
-
-
-def ref_adam(p0, grads, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled=False):
-    """torch.optim.Adam (amsgrad False), or torch.optim.AdamW when decoupled. A None gradient
-    skips the step without advancing this parameter's t."""
-    beta1, beta2 = betas
-    p = np.asarray(p0, dtype=np.float64)
-    m, v, t = np.zeros_like(p), np.zeros_like(p), 0
-    for g in grads:
-        if g is None:
-            continue
-        t += 1
-        g = np.asarray(g, dtype=np.float64)
-        if decoupled:
-            p = p - lr * weight_decay * p
-        elif weight_decay != 0:
-            g = g + weight_decay * p
-        m = beta1 * m + (1 - beta1) * g
-        v = beta2 * v + (1 - beta2) * g**2
-        m_hat = m / (1 - beta1**t)
-        v_hat = v / (1 - beta2**t)
-        p = f32(p - lr * m_hat / (np.sqrt(v_hat) + eps))
-    return p
-
-
-def run(kind, p0, grads, **hyper):
-    """Feed `grads` (None = no gradient that step) to an optimizer over one parameter."""
-    p = param(p0)
-    optimizer = OPTIMIZERS[kind]([p], **hyper)
-    for g in grads:
-        p.grad = None if g is None else np.array(g, dtype=np.float32)
-        optimizer.step()
-    return p, optimizer
-
-
-def gradient_stream(seed, shape, steps=100, skip_every=None):
-    rng = np.random.default_rng(seed)
-    grads = [rng.normal(0.2, 0.5, size=shape).astype(np.float32) for _ in range(steps)]
-    if skip_every:
-        grads = [None if i % skip_every == skip_every - 1 else g for i, g in enumerate(grads)]
-    return grads
-
-
-P0 = np.random.default_rng(6).normal(size=(3, 4)).astype(np.float32)
 
 
 # ===========================================================================================
@@ -119,10 +56,7 @@ class TestFloat64Arithmetic:
     def test_100_steps_match_the_reference_to_1e_6(self, kind, hyper, seed, skip_every):
         grads = gradient_stream(seed, P0.shape, skip_every=skip_every)
         p, optimizer = run(kind, P0, grads, **hyper)
-        if kind == "SGD":
-            expected = ref_sgd(P0, grads, **hyper)
-        else:
-            expected = ref_adam(P0, grads, decoupled=kind == "AdamW", **hyper)
+        expected = reference(kind, P0, grads, **hyper)
         assert p.dtype == F32
         np.testing.assert_allclose(p.data, expected, rtol=1e-6, atol=1e-6)
         assert optimizer.step_count == 100
@@ -145,12 +79,10 @@ class TestFloat64Arithmetic:
         grads = [rng.normal(size=5).astype(np.float32) for _ in range(8)]
         if kind == "SGD":
             hyper = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay}
-            p, _ = run(kind, p0, grads, **hyper)
-            expected = ref_sgd(p0, grads, **hyper)
         else:
             hyper = {"lr": lr, "betas": (beta1, beta2), "weight_decay": weight_decay}
-            p, _ = run(kind, p0, grads, **hyper)
-            expected = ref_adam(p0, grads, decoupled=kind == "AdamW", **hyper)
+        p, _ = run(kind, p0, grads, **hyper)
+        expected = reference(kind, p0, grads, **hyper)
         np.testing.assert_allclose(p.data, expected, rtol=1e-6, atol=1e-6)
 
     def test_adam_first_step_on_a_small_gradient_to_1e_7(self):

@@ -25,65 +25,22 @@ import textwrap
 
 import numpy as np
 import pytest
+from checkpoint_cases import (
+    OPTIMIZERS,
+    Payload,
+    data,
+    file_bytes,
+    make_trainer,
+    train,
+    trained_and_saved,
+)
 from course_api import (
-    SGD,
     Adam,
-    AdamW,
     CosineSchedule,
-    CrossEntropyLoss,
-    Dropout,
-    Layer,
     Linear,
     MSELoss,
-    ReLU,
-    Tensor,
     Trainer,
 )
-
-_RNG = np.random.default_rng(77)
-X = _RNG.normal(size=(20, 2))
-LABELS = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5).astype(int)  # classes 0, 1, 2
-OPTIMIZERS = {
-    "sgd": lambda params: SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-3),
-    "adam": lambda params: Adam(params, lr=0.02, weight_decay=1e-3),
-    "adamw": lambda params: AdamW(params, lr=0.02),
-}
-
-
-def data():
-    """Five batches of four points."""
-    return [(Tensor(X[i : i + 4]), LABELS[i : i + 4]) for i in range(0, 20, 4)]
-
-
-class Net(Layer):
-    """Linear -> ReLU -> Dropout -> Linear, with the training flag that Dropout takes."""
-
-    def __init__(self, hidden=8, classes=3):
-        self.first, self.drop, self.last = Linear(2, hidden), Dropout(0.25), Linear(hidden, classes)
-
-    def forward(self, x, training=True):
-        return self.last(self.drop(ReLU()(self.first(x)), training=training))
-
-    def parameters(self):
-        return self.first.parameters() + self.last.parameters()
-
-
-def make_trainer(seed, kind="adam", hidden=8, classes=3, scheduler=True):
-    np.random.seed(seed)
-    model = Net(hidden, classes)
-    return Trainer(
-        model,
-        OPTIMIZERS[kind](model.parameters()),
-        CrossEntropyLoss(),
-        scheduler=CosineSchedule(max_lr=0.05, min_lr=0.001, total_epochs=6) if scheduler else None,
-        grad_clip_norm=2.0,
-    )
-
-
-def train(trainer, epochs):
-    for _ in range(epochs):
-        trainer.train_epoch(data(), accumulation_steps=2)
-        trainer.evaluate(data())
 
 
 def snapshot(trainer):
@@ -119,18 +76,10 @@ def assert_go_on_alike(a, b):
     assert_same(snapshot(a), snapshot(b))
 
 
-def file_bytes(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
 @pytest.fixture
 def saved(tmp_path):
     """A trainer after 2 epochs, its checkpoint, and a snapshot of it at saving time."""
-    trainer = make_trainer(1)
-    train(trainer, 2)
-    path = tmp_path / "run.ckpt"
-    trainer.save_checkpoint(path)
+    trainer, path = trained_and_saved(tmp_path)
     return trainer, path, snapshot(trainer)
 
 
@@ -249,16 +198,6 @@ class TestExactResume:
 # ===========================================================================================
 # No code from the file, truncated and corrupt files
 # ===========================================================================================
-
-
-class Payload:
-    """Unpickling this creates a file: the proof that code from a checkpoint ran."""
-
-    def __init__(self, sentinel):
-        self.sentinel = str(sentinel)
-
-    def __reduce__(self):
-        return (open, (self.sentinel, "w"))
 
 
 def payload_file(kind, sentinel):

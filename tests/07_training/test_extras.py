@@ -13,12 +13,9 @@ import numpy as np
 import pytest
 from course_api import (
     SGD,
-    AdamW,
     BinaryCrossEntropyLoss,
     CosineSchedule,
     CrossEntropyLoss,
-    Dropout,
-    Layer,
     Linear,
     MSELoss,
     ReLU,
@@ -27,39 +24,25 @@ from course_api import (
     Trainer,
     clip_grad_norm,
 )
+from models import Net
 from reference_extras import Sequential, no_grad
-from tinytorch_testing import check, f32, linear_with, param, ref_cross_entropy
-
-_RNG = np.random.default_rng(70)
-X = _RNG.normal(size=(12, 3))
-Y = X @ np.array([[1.0], [-2.0], [0.5]]) + 0.3 + 0.1 * _RNG.normal(size=(12, 1))
-W0 = f32(_RNG.normal(size=(3, 1)))
-B0 = f32([0.2])
-
-LOGITS_W = np.array([[1.0, -1.0, 0.0], [0.0, 1.0, -1.0]])
-EVAL_X = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 1.0], [-1.0, -2.0]])
-EVAL_T = np.array([0, 1, 2, 2])
-
-
-def batches(size=4):
-    return [(Tensor(X[i : i + size]), Y[i : i + size]) for i in range(0, len(X), size)]
-
-
-def regression_trainer(lr=0.05, **kwargs):
-    layer = linear_with(W0, B0)
-    return layer, Trainer(layer, SGD(layer.parameters(), lr=lr), MSELoss(), **kwargs)
-
-
-def classifier():
-    layer = linear_with(LOGITS_W, [0.0, 0.0, 0.0])
-    return layer, Trainer(layer, SGD(layer.parameters(), lr=0.1), CrossEntropyLoss())
-
-
-def one_sgd_step(x, y, lr):
-    """W0, B0 after one plain SGD step on the mean squared error of x @ W0 + B0 against y."""
-    r = x @ W0 + B0 - y
-    return f32(W0 - lr * 2 / len(x) * x.T @ r), f32(B0 - lr * 2 / len(x) * r.sum(axis=0))
-
+from tinytorch_testing import check, linear_with, param, ref_cross_entropy
+from training_cases import (
+    B0,
+    EVAL_T,
+    EVAL_X,
+    LOGITS_W,
+    W0,
+    X,
+    Y,
+    batches,
+    classifier,
+    clean_logits,
+    cluster_batches,
+    cluster_trainer,
+    regression_trainer,
+    sgd_reference,
+)
 
 # ===========================================================================================
 # Sequential and no_grad under the Trainer
@@ -91,22 +74,10 @@ def test_sequential_binary_outputs_are_thresholded_at_one_half():
 
 @pytest.mark.extra("Sequential")
 def test_sequential_classifier_learns_with_the_trainer():
-    rng = np.random.default_rng(73)
-    centers = np.array([[2.0, 0.0], [-2.0, 0.0], [0.0, 2.5]])
-    labels = np.repeat(np.arange(3), 12)
-    order = rng.permutation(36)
-    x, y = centers[labels] + 0.4 * rng.normal(size=(36, 2)), labels
-    x, y = x[order], y[order]
-    data = [(Tensor(x[i : i + 6]), y[i : i + 6]) for i in range(0, 36, 6)]
+    data = cluster_batches()
     np.random.seed(74)
     model = Sequential(Linear(2, 16), ReLU(), Linear(16, 3))
-    trainer = Trainer(
-        model,
-        AdamW(model.parameters(), lr=0.05),
-        CrossEntropyLoss(),
-        scheduler=CosineSchedule(max_lr=0.05, min_lr=0.005, total_epochs=15),
-        grad_clip_norm=5.0,
-    )
+    trainer = cluster_trainer(model)
     start_loss, _ = trainer.evaluate(data)
     for _ in range(15):
         trainer.train_epoch(data, accumulation_steps=2)
@@ -126,7 +97,7 @@ def test_no_grad_records_nothing_and_does_not_outlive_its_block():
     assert out.requires_grad is False
     assert loss == pytest.approx(np.mean((X @ W0 + B0 - Y) ** 2), rel=1e-5)
     trainer.train_epoch(data)  # after the block, backward has a graph again
-    w, b = one_sgd_step(X, Y, lr=0.05)
+    w, b, _ = sgd_reference([[(X, Y)]], lr=0.05)  # one plain SGD step from W0, B0
     check(layer.weight, w, rtol=1e-5)
     check(layer.bias, b, rtol=1e-5)
 
@@ -168,31 +139,17 @@ def test_clip_grad_norm_scales_the_gradients_in_place():
     np.testing.assert_allclose(gb, [[-0.8]], rtol=1e-6)
 
 
-class FlagOnlyDropoutNet(Layer):
-    """Linear -> ReLU -> Dropout -> Linear; forward takes the training flag, as Dropout's
-    does, and the model has no ``training`` attribute: only the argument can tell it."""
-
-    def __init__(self, p=0.5):
-        self.first, self.drop, self.last = Linear(2, 16), Dropout(p), Linear(16, 3)
-
-    def forward(self, x, training=True):
-        return self.last(self.drop(ReLU()(self.first(x)), training=training))
-
-    def parameters(self):
-        return self.first.parameters() + self.last.parameters()
-
-
 @pytest.mark.extra("internals")
 def test_training_flag_is_passed_to_forward():
     np.random.seed(72)
-    model = FlagOnlyDropoutNet(p=0.5)
+    # forward takes the training flag, as Dropout's does, and the model has no ``training``
+    # attribute: only the argument can tell it
+    model = Net(hidden=16, classes=3, p=0.5)
     trainer = Trainer(model, SGD(model.parameters(), lr=0.0), CrossEntropyLoss())
     data = [(Tensor(EVAL_X), EVAL_T)]
     first, second = trainer.evaluate(data), trainer.evaluate(data)
     assert first == second
-    w1, b1 = model.first.weight.data.astype(np.float64), model.first.bias.data
-    w2, b2 = model.last.weight.data.astype(np.float64), model.last.bias.data
-    clean = np.maximum(EVAL_X @ w1 + b1, 0.0) @ w2 + b2
+    clean = clean_logits(model, EVAL_X)
     assert first[0] == pytest.approx(ref_cross_entropy(clean, EVAL_T), rel=1e-5)
     train_losses = {trainer.train_epoch(data) for _ in range(3)}
     assert len(train_losses) > 1

@@ -24,80 +24,31 @@ import zipfile
 
 import numpy as np
 import pytest
+from checkpoint_cases import (
+    OPTIMIZERS,
+    Payload,
+    data,
+    file_bytes,
+    make_trainer,
+    train,
+    trained_and_saved,
+)
 from course_api import (
-    SGD,
     Adam,
-    AdamW,
     CosineSchedule,
     CrossEntropyLoss,
-    Dropout,
-    Layer,
     Linear,
     MSELoss,
     ReLU,
-    Tensor,
     Trainer,
 )
+from models import Chain
 from reference_extras import default_dtype
 
-_RNG = np.random.default_rng(77)
-X = _RNG.normal(size=(20, 2))
-LABELS = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5).astype(int)  # classes 0, 1, 2
-OPTIMIZERS = {
-    "sgd": lambda params: SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-3),
-    "adam": lambda params: Adam(params, lr=0.02, weight_decay=1e-3),
-    "adamw": lambda params: AdamW(params, lr=0.02),
-}
 
-
-def data():
-    return [(Tensor(X[i : i + 4]), LABELS[i : i + 4]) for i in range(0, 20, 4)]
-
-
-class Net(Layer):
-    """Linear -> ReLU -> Dropout -> Linear, with the training flag that Dropout takes."""
-
-    def __init__(self, hidden=8, classes=3):
-        self.first, self.drop, self.last = Linear(2, hidden), Dropout(0.25), Linear(hidden, classes)
-
-    def forward(self, x, training=True):
-        return self.last(self.drop(ReLU()(self.first(x)), training=training))
-
-    def parameters(self):
-        return self.first.parameters() + self.last.parameters()
-
-
-class Deep(Layer):
-    """Linear -> ReLU -> Linear -> ReLU -> Linear: 6 parameters where Net has 4."""
-
-    def __init__(self):
-        self.layers = (Linear(2, 8), ReLU(), Linear(8, 8), ReLU(), Linear(8, 3))
-
-    def forward(self, x):
-        for layer in self.layers:
-            x = layer(x)
-        return x
-
-    def parameters(self):
-        return [p for layer in self.layers for p in layer.parameters()]
-
-
-def make_trainer(seed, kind="adam", hidden=8, classes=3, scheduler=True):
-    np.random.seed(seed)
-    model = Net(hidden, classes)
-    return Trainer(
-        model,
-        OPTIMIZERS[kind](model.parameters()),
-        CrossEntropyLoss(),
-        scheduler=CosineSchedule(max_lr=0.05, min_lr=0.001, total_epochs=6) if scheduler else None,
-        grad_clip_norm=2.0,
-    )
-
-
-def train(trainer, epochs):
-    for _ in range(epochs):
-        trainer.train_epoch(data(), accumulation_steps=2)
-        trainer.evaluate(data())
+def deep():
+    """Linear -> ReLU -> Linear -> ReLU -> Linear: 6 parameters where models.Net has 4."""
+    return Chain(Linear(2, 8), ReLU(), Linear(8, 8), ReLU(), Linear(8, 3))
 
 
 def snapshot(trainer):
@@ -135,11 +86,6 @@ def assert_same(a, b):
     )
 
 
-def file_bytes(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
 def rng_keys():
     return np.random.get_state()[1].copy()
 
@@ -151,10 +97,7 @@ def saved(tmp_path):
 
     The keys are read here, right after saving: a plugin such as pytest-randomly reseeds
     numpy between the fixture and the test body, so a test must not read them itself."""
-    trainer = make_trainer(1)
-    train(trainer, 2)
-    path = tmp_path / "run.ckpt"
-    trainer.save_checkpoint(path)
+    trainer, path = trained_and_saved(tmp_path)
     return trainer, path, snapshot(trainer), rng_keys()
 
 
@@ -249,16 +192,6 @@ def test_resumed_run_is_bit_identical_without_reseeding(tmp_path, kind):
 # ===========================================================================================
 # No code from the file, truncated and corrupt files: ValueError, nothing changed
 # ===========================================================================================
-
-
-class Payload:
-    """Unpickling this creates a file: the proof that code from a checkpoint ran."""
-
-    def __init__(self, sentinel):
-        self.sentinel = str(sentinel)
-
-    def __reduce__(self):
-        return (open, (self.sentinel, "w"))
 
 
 def rewrite(path, members):
@@ -440,7 +373,7 @@ class TestMismatch:
     def test_other_number_of_parameters(self, saved):
         _, path, _, _ = saved
         np.random.seed(22)
-        model = Deep()
+        model = deep()
         other = Trainer(model, Adam(model.parameters()), CrossEntropyLoss())
         before = [p.data.copy() for p in model.parameters()]
         with pytest.raises(ValueError, match=r"4 model parameters.*6"):

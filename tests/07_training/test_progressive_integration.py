@@ -5,7 +5,7 @@ scheduling, evaluation, training/evaluation mode), and the losses' names that mo
 re-exports. Checkpoints have their own file, test_checkpoints.py; the reference's extras
 (Sequential, no_grad, its argument checks and error words) are in test_extras.py. Expected
 values are worked out by hand or by plain float64 numpy re-implementations of the loop
-written here from the module's documented rules, never by calling the code under test.
+written from the module's documented rules, never by calling the code under test.
 Every test goes through module 07, so each fails when module 07 is a stub.
 
 Accumulation rule under test (module 07's docstring): the gradients of a group of k batches
@@ -13,8 +13,10 @@ are summed by backward and divided by the number of batches in the group before 
 so a full group steps with the mean gradient (PyTorch's loss / k) and a partial last group of
 r batches with the mean of its r gradients.
 
-Models are small local classes (subclasses of the course's Layer listing their parameters);
-loss functions are course losses or local classes with ``forward`` and ``__call__``.
+Models are small subclasses of the course's Layer listing their parameters (local ones, and
+tests/support/models.py's Chain); loss functions are course losses or local classes with
+``forward`` and ``__call__``. The regression problem, the three-class problem of ``evaluate``
+and their float64 references are shared with the extras (tests/support/training_cases.py).
 """
 
 import itertools
@@ -41,6 +43,7 @@ from course_api import (
     clip_grad_norm,
     name_in,
 )
+from models import Chain
 from tinytorch_testing import (
     F32,
     check,
@@ -50,33 +53,28 @@ from tinytorch_testing import (
     param,
     ref_cross_entropy,
 )
+from training_cases import (
+    B0,
+    EVAL_T,
+    EVAL_X,
+    LOGITS_W,
+    W0,
+    X,
+    Y,
+    batches,
+    classifier,
+    clean_logits,
+    cluster_batches,
+    cluster_trainer,
+    regression_gradients,
+    regression_trainer,
+    sgd_reference,
+)
 
 # API.md: "tinytorch.core.training imports MSELoss and CrossEntropyLoss from losses ... a name
 # a module re-exports that way is part of the course API of that module too."
 TrainingMSELoss = name_in("tinytorch.core.training", "MSELoss")
 TrainingCrossEntropyLoss = name_in("tinytorch.core.training", "CrossEntropyLoss")
-
-# A regression problem in three equal batches of 4, and the model's starting point.
-_RNG = np.random.default_rng(70)
-X = _RNG.normal(size=(12, 3))
-Y = X @ np.array([[1.0], [-2.0], [0.5]]) + 0.3 + 0.1 * _RNG.normal(size=(12, 1))
-W0 = f32(_RNG.normal(size=(3, 1)))
-B0 = f32([0.2])
-
-
-class Chain(Layer):
-    """Layers called in order: a model of several layers without the extra Sequential."""
-
-    def __init__(self, *layers):
-        self.layers = layers
-
-    def forward(self, x):
-        for layer in self.layers:
-            x = layer(x)
-        return x
-
-    def parameters(self):
-        return [p for layer in self.layers for p in layer.parameters()]
 
 
 class Formula(Layer):
@@ -116,50 +114,12 @@ class Dot:
     __call__ = forward
 
 
-def batches(size=4, x=X, y=Y):
-    return [(Tensor(x[i : i + size]), y[i : i + size]) for i in range(0, len(x), size)]
-
-
-def regression_gradients(x, y, w, b):
-    """dL/dW and dL/db of the mean squared error of x @ w + b against y."""
-    r = x @ w + b - y
-    return 2 / len(x) * x.T @ r, 2 / len(x) * r.sum(axis=0)
-
-
-def sgd_reference(groups, lr, w=W0, b=B0, clip=None, divisor=None):
-    """Plain SGD on the linear MSE model, one step per group of (x, y) batches: the mean of
-    the batches' gradients (their sum divided by `divisor` instead, if given), optionally
-    clipped to a global norm of `clip`; weights stored in float32 after each step. Also
-    returns every batch's loss and size, each measured before its group's step."""
-    losses = []
-    for group in groups:
-        gw, gb = np.zeros_like(w), np.zeros_like(b)
-        for x, y in group:
-            losses.append((np.mean((x @ w + b - y) ** 2), len(x)))
-            dw, db = regression_gradients(x, y, w, b)
-            gw, gb = gw + dw, gb + db
-        count = divisor or len(group)
-        gw, gb = gw / count, gb / count
-        if clip is not None:
-            norm = math.sqrt(np.sum(gw**2) + np.sum(gb**2))
-            if norm > clip:
-                gw, gb = gw * clip / norm, gb * clip / norm
-        w, b = f32(w - lr * gw), f32(b - lr * gb)
-    return w, b, losses
-
-
 def split(size=4):
     return [(X[i : i + size], Y[i : i + size]) for i in range(0, len(X), size)]
 
 
 def weighted_mean(losses):
     return sum(loss * n for loss, n in losses) / sum(n for _, n in losses)
-
-
-def regression_trainer(lr=0.05, loss_fn=None, **kwargs):
-    layer = linear_with(W0, B0)
-    loss_fn = MSELoss() if loss_fn is None else loss_fn
-    return layer, Trainer(layer, SGD(layer.parameters(), lr=lr), loss_fn, **kwargs)
 
 
 # ===========================================================================================
@@ -597,18 +557,10 @@ class TestClippingAndScheduling:
 # (b) Module 07 core: evaluate and training mode
 # ===========================================================================================
 
-LOGITS_W = np.array([[1.0, -1.0, 0.0], [0.0, 1.0, -1.0]])
-EVAL_X = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 1.0], [-1.0, -2.0]])
-EVAL_T = np.array([0, 1, 2, 2])  # logits rows: [2,-2,0] [0,2,-2] [1,0,-1] [-1,-1,2]
-
 
 class TestEvaluate:
-    def classifier(self):
-        layer = linear_with(LOGITS_W, [0.0, 0.0, 0.0])
-        return layer, Trainer(layer, SGD(layer.parameters(), lr=0.1), CrossEntropyLoss())
-
     def test_loss_and_accuracy_by_hand(self):
-        layer, trainer = self.classifier()
+        layer, trainer = classifier()
         check(layer.weight, LOGITS_W)
         # argmax per row: 0, 1, 0, 2 against targets 0, 1, 2, 2: three of four right.
         loss, accuracy = trainer.evaluate([(Tensor(EVAL_X), EVAL_T)])
@@ -618,19 +570,19 @@ class TestEvaluate:
         assert (trainer.epoch, trainer.step) == (0, 0)
 
     def test_uneven_batches_give_the_whole_dataset_loss(self):
-        _, trainer = self.classifier()
+        _, trainer = classifier()
         data = [(Tensor(EVAL_X[:3]), EVAL_T[:3]), (Tensor(EVAL_X[3:]), EVAL_T[3:])]
         loss, accuracy = trainer.evaluate(data)
         assert loss == pytest.approx(ref_cross_entropy(EVAL_X @ LOGITS_W, EVAL_T), rel=1e-6)
         assert accuracy == 0.75
 
     def test_tensor_class_targets(self):
-        _, trainer = self.classifier()
+        _, trainer = classifier()
         _, accuracy = trainer.evaluate([(Tensor(EVAL_X), Tensor(EVAL_T))])
         assert accuracy == 0.75
 
     def test_changes_nothing(self):
-        layer, trainer = self.classifier()
+        layer, trainer = classifier()
         loss, _ = trainer.evaluate([(Tensor(EVAL_X), EVAL_T)])
         assert loss == pytest.approx(ref_cross_entropy(EVAL_X @ LOGITS_W, EVAL_T), rel=1e-6)
         assert layer.weight.grad is None
@@ -682,13 +634,6 @@ class FlagNet(Layer):
         return self.layer.parameters()
 
 
-def clean_logits(model, x):
-    """DropoutNet's output without dropout, in float64 numpy from its weights."""
-    first, last = model.first, model.last
-    hidden = np.maximum(x @ first.weight.data.astype(np.float64) + first.bias.data, 0.0)
-    return hidden @ last.weight.data.astype(np.float64) + last.bias.data
-
-
 class TestTrainingMode:
     def test_dropout_only_in_training(self):
         np.random.seed(72)
@@ -722,22 +667,10 @@ class TestTrainingMode:
 
 class TestIntegration:
     def test_classifier_learns_with_adamw_schedule_clipping_and_accumulation(self):
-        rng = np.random.default_rng(73)
-        centers = np.array([[2.0, 0.0], [-2.0, 0.0], [0.0, 2.5]])
-        labels = np.repeat(np.arange(3), 12)
-        order = rng.permutation(36)
-        x, y = centers[labels] + 0.4 * rng.normal(size=(36, 2)), labels
-        x, y = x[order], y[order]
-        data = [(Tensor(x[i : i + 6]), y[i : i + 6]) for i in range(0, 36, 6)]
+        data = cluster_batches()
         np.random.seed(74)
         model = Chain(Linear(2, 16), ReLU(), Linear(16, 3))
-        trainer = Trainer(
-            model,
-            AdamW(model.parameters(), lr=0.05),
-            CrossEntropyLoss(),
-            scheduler=CosineSchedule(max_lr=0.05, min_lr=0.005, total_epochs=15),
-            grad_clip_norm=5.0,
-        )
+        trainer = cluster_trainer(model)
         start_loss, start_accuracy = trainer.evaluate(data)
         for _ in range(15):
             trainer.train_epoch(data, accumulation_steps=2)

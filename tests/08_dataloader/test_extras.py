@@ -34,51 +34,20 @@ from course_api import (
     TensorDataset,
     Trainer,
 )
+from data_cases import (
+    blobs,
+    epoch_labels,
+    flat,
+    image,
+    labelled_dataset,
+    window_positions,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference_extras import Sequential, default_dtype, no_grad
 from tinytorch_testing import F64, check, linear_with
 
 PUBLIC = ("Compose", "DataLoader", "Dataset", "RandomCrop", "RandomHorizontalFlip", "TensorDataset")
-
-
-def labelled(n, features=2):
-    """n samples: x[i] = [i, 10 i, 20 i, ...][:features] (float), y[i] = i."""
-    idx = np.arange(n, dtype=np.float64)
-    x = idx[:, None] * (10.0 * np.arange(features))[None, :] + idx[:, None] * (
-        np.arange(features) == 0
-    )
-    return x, idx
-
-
-def labelled_dataset(n, features=2):
-    x, y = labelled(n, features)
-    return TensorDataset(Tensor(x), Tensor(y))
-
-
-def epoch_labels(loader):
-    """The labels of one epoch, batch by batch, as lists of ints."""
-    return [[int(v) for v in batch[-1].data] for batch in loader]
-
-
-def flat(batches):
-    return [v for batch in batches for v in batch]
-
-
-def image(*shape):
-    """Distinct values 1, 2, 3, ... in the given shape (float64)."""
-    return np.arange(1, int(np.prod(shape)) + 1, dtype=np.float64).reshape(shape)
-
-
-def window_positions(out, padded):
-    """Every (top, left) at which ``out`` equals a window of ``padded`` (last two axes)."""
-    h, w = out.shape[-2:]
-    return [
-        (top, left)
-        for top in range(padded.shape[-2] - h + 1)
-        for left in range(padded.shape[-1] - w + 1)
-        if np.array_equal(padded[..., top : top + h, left : left + w], out)
-    ]
 
 
 # --- float64, no_grad, Sequential ---------------------------------------------------------
@@ -127,10 +96,7 @@ class TestSequential:
 @pytest.mark.extra("Sequential", "no_grad", "internals")
 def test_classification_with_a_sequential_model_and_a_seeded_loader():
     np.random.seed(1)
-    rng = np.random.default_rng(1)
-    centers = np.array([[2.0, 2.0], [-2.0, 2.0], [0.0, -2.5]])
-    labels = np.repeat(np.arange(3), 40)
-    points = centers[labels] + rng.normal(scale=0.5, size=(120, 2))
+    points, labels = blobs()
     ds = TensorDataset(Tensor(points), Tensor(labels))
     model = Sequential(Linear(2, 16), ReLU(), Linear(16, 3))
     trainer = Trainer(model, Adam(model.parameters(), lr=0.05), CrossEntropyLoss())

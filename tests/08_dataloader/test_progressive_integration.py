@@ -38,7 +38,6 @@ from course_api import (
     CrossEntropyLoss,
     DataLoader,
     Dataset,
-    Layer,
     Linear,
     MSELoss,
     RandomCrop,
@@ -52,8 +51,10 @@ from course_api import (
     clip_grad_norm,
     name_in,
 )
+from data_cases import blobs, epoch_labels, flat, labelled, labelled_dataset
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from models import Chain
 from tinytorch_testing import F32, check, linear_with
 
 # API.md's module map: module 08 is importable as tinytorch.core.dataloader and, the path
@@ -61,27 +62,8 @@ from tinytorch_testing import F32, check, linear_with
 PATHS = ("tinytorch.core.dataloader", "tinytorch.data.loader")
 
 
-def labelled(n, features=2):
-    """n samples: x[i] = [i, 10 i, 20 i, ...][:features] (float), y[i] = i."""
-    idx = np.arange(n, dtype=np.float64)
-    x = idx[:, None] * (10.0 * np.arange(features))[None, :] + idx[:, None] * (
-        np.arange(features) == 0
-    )
-    return x, idx
-
-
 def labelled_loader(n, batch_size, features=2, shuffle=False):
-    x, y = labelled(n, features)
-    return DataLoader(TensorDataset(Tensor(x), Tensor(y)), batch_size=batch_size, shuffle=shuffle)
-
-
-def epoch_labels(loader):
-    """The labels of one epoch, batch by batch, as lists of ints."""
-    return [[int(v) for v in batch[-1].data] for batch in loader]
-
-
-def flat(batches):
-    return [v for batch in batches for v in batch]
+    return DataLoader(labelled_dataset(n, features), batch_size=batch_size, shuffle=shuffle)
 
 
 def through_loader(*arrays):
@@ -97,21 +79,6 @@ def through_loader(*arrays):
     for out, a in zip(batch, arrays, strict=True):
         check(out, a)  # the round trip keeps the values (float32)
     return batch
-
-
-class Chain(Layer):
-    """Layers called in order: a model of several layers without the extra Sequential."""
-
-    def __init__(self, *layers):
-        self.layers = layers
-
-    def forward(self, x):
-        for layer in self.layers:
-            x = layer(x)
-        return x
-
-    def parameters(self):
-        return [p for layer in self.layers for p in layer.parameters()]
 
 
 class Pairs(Dataset):
@@ -501,14 +468,6 @@ def regression_data(n=64, seed=0):
     x = rng.normal(size=(n, 3))
     y = x @ np.array([[1.5], [-2.0], [0.5]]) + 0.3
     return x, y
-
-
-def blobs(seed=1):
-    """Three well separated blobs of 40 points each, labelled 0, 1, 2."""
-    rng = np.random.default_rng(seed)
-    centers = np.array([[2.0, 2.0], [-2.0, 2.0], [0.0, -2.5]])
-    labels = np.repeat(np.arange(3), 40)
-    return centers[labels] + rng.normal(scale=0.5, size=(120, 2)), labels
 
 
 class TestTrainingIntegration:

@@ -22,23 +22,8 @@ from course_api import (
     RandomHorizontalFlip,
     Tensor,
 )
+from data_cases import image, window_positions
 from tinytorch_testing import F32, check
-
-
-def image(*shape):
-    """Distinct values 1, 2, 3, ... in the given shape (float64)."""
-    return np.arange(1, int(np.prod(shape)) + 1, dtype=np.float64).reshape(shape)
-
-
-def window_positions(out, padded):
-    """Every (top, left) at which ``out`` equals a window of ``padded`` (last two axes)."""
-    h, w = out.shape[-2:]
-    positions = []
-    for top in range(padded.shape[-2] - h + 1):
-        for left in range(padded.shape[-1] - w + 1):
-            if np.array_equal(padded[..., top : top + h, left : left + w], out):
-                positions.append((top, left))
-    return positions
 
 
 def as_array(out):

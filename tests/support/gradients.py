@@ -7,8 +7,17 @@ step must be coarse and the tolerance loose: eps 1e-3, rtol 1e-2, atol 1e-3 (the
 error of a float32 loss of size L is about L * 6e-8 / eps). Keep losses of order 1.
 """
 
+import math
+
 import numpy as np
 from course_api import Tensor
+
+
+def scale_to_one(values):
+    """2**-k (exact) so that sum(|values|) * 2**-k <= 1; 1 if it already is: weights of a
+    loss scaled by it keep the loss of order 1, as float32 central differences need."""
+    size = float(np.sum(np.abs(values)))
+    return 2.0 ** -math.ceil(math.log2(size)) if size > 1 else 1.0
 
 
 def loss_value(loss):

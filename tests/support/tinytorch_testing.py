@@ -14,7 +14,10 @@ the reference's extras and their helpers: reference_extras.py.
 import contextlib
 import gc
 import importlib
+import os
+import subprocess
 import sys
+import warnings
 
 import numpy as np
 from course_api import Linear, Tensor
@@ -55,6 +58,11 @@ def param(values):
     return Tensor(values, requires_grad=True)
 
 
+def grid():
+    """[[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]] as a Tensor."""
+    return Tensor(np.arange(12).reshape(3, 4))
+
+
 def linear_with(weight, bias):
     """A Linear layer whose weight and bias are set by hand (written into its parameters).
 
@@ -78,6 +86,33 @@ def gc_disabled():
     finally:
         if was_enabled:
             gc.enable()
+
+
+@contextlib.contextmanager
+def numpy_strict():
+    """Any numpy RuntimeWarning or floating-point error in the block fails the test."""
+    with warnings.catch_warnings(), np.errstate(all="warn"):
+        warnings.simplefilter("error")
+        yield
+
+
+def run_fresh_python(script, cwd):
+    """Run ``python -c script`` in a fresh interpreter that imports the tinytorch this process
+    does (its parent folder first on PYTHONPATH), from `cwd` (pass one outside the source
+    tree: ``-c`` puts the working directory on sys.path). Returns the CompletedProcess, with
+    stdout and stderr as text."""
+    tinytorch = importlib.import_module("tinytorch")
+    env = dict(os.environ)
+    package_parent = os.path.dirname(os.path.dirname(tinytorch.__file__))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        check=False,
+    )
 
 
 # --- numerical gradients -----------------------------------------------------------------

@@ -1,9 +1,9 @@
 """Module 05 (autograd): the one registry of every differentiable operation of modules 01-04.
 
-Not a test file: test_op_registry.py (course API, float32) and test_extras_registry.py (the
-reference's extras: gradcheck, float64, no_grad, its backward table) both run their tests over
-the same ``PAIRS`` built here (each loads this file by path: ``--import-mode=importlib`` puts no
-test folder on sys.path).
+Not a test file: tests/05_autograd/test_op_registry.py (course API, float32) and
+test_extras_registry.py (the reference's extras: gradcheck, float64, no_grad, its backward
+table) both run their tests over the same ``PAIRS`` built here (``from op_registry import
+PAIRS``: this folder is on pytest's ``pythonpath``).
 
 The idea is PyTorch's OpInfo: each ``OpEntry`` names an operation, gives a callable that takes
 Tensors (``lambda a, b: a * b``), the op names of the reference's ``autograd.BACKWARD`` it
@@ -41,6 +41,7 @@ from course_api import (
 )
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from reference_extras import BACKWARD
 
 # --- sample values ---------------------------------------------------------------------------
 # One generator, consumed in a fixed order while the registry is built at import, so every
@@ -461,6 +462,12 @@ def plain_inputs(s):
 
 def call(op, s, inputs):
     return op.fn(*inputs, **s.kwargs)
+
+
+def backward_table():
+    """The reference's BACKWARD dict itself (the stand-in, resolved): for extras tests marked
+    "autograd-internals" only."""
+    return BACKWARD.resolve()
 
 
 def upstream(op, s, shape):
