@@ -9,6 +9,9 @@ case once more by float32 central differences through tinytorch itself
 (``gradients.assert_gradients_match``, the loss scaled to order 1). No gradient shares memory
 with an operand, the product or the other operand's gradient (API.md, Aliasing).
 
+Every test calls ``.matmul``; ``test_the_at_operator_is_matmul`` alone checks that ``@`` gives
+the same product and gradients.
+
 Tolerances: a float32 gradient here is a sum of at most ~10 float32 products of O(1) numbers,
 so rtol 1e-5 with atol 1e-5 bounds its rounding. The float64 forms (central differences with
 eps = 1e-6, rtol 1e-6) are in test_extras_batched_matmul.py.
@@ -42,7 +45,7 @@ def basis_gradient(a, b, g):
 def grads_float32(av, bv, gv):
     """tinytorch's float32 gradients of sum(g * (a @ b)), via backward(g)."""
     a, b = Tensor(av, requires_grad=True), Tensor(bv, requires_grad=True)
-    out = a @ b
+    out = a.matmul(b)
     assert out.shape == np.matmul(av, bv).shape
     out.backward(gv)
     for t in (a, b):
@@ -76,7 +79,7 @@ def test_matches_float32_central_differences(case):
     gv = gv * scale_to_one(gv * np.matmul(av, bv))
 
     def loss(a, b):
-        return ((a @ b) * Tensor(gv)).sum()
+        return (a.matmul(b) * Tensor(gv)).sum()
 
     assert_gradients_match(loss, [av, bv])
 
@@ -87,7 +90,7 @@ def test_attention_scores_closed_form():
     q, k = f32(rng.standard_normal((2, 3, 4, 5))), f32(rng.standard_normal((2, 3, 4, 5)))
     g = f32(rng.standard_normal((2, 3, 4, 4)))
     tq, tk = Tensor(q, requires_grad=True), Tensor(k, requires_grad=True)
-    scores = tq @ tk.transpose(-2, -1)
+    scores = tq.matmul(tk.transpose(-2, -1))
     assert scores.shape == (2, 3, 4, 4)
     scores.backward(g)
     np.testing.assert_allclose(tq.grad, g @ k, rtol=1e-5, atol=1e-5)
@@ -110,7 +113,7 @@ def test_broadcast_batch_gradient_is_summed_over_the_batch():
 def test_vector_dot_vector_is_a_scalar_with_swapped_gradients():
     a = Tensor([1.0, -2.0, 3.0], requires_grad=True)
     b = Tensor([0.5, 4.0, -1.0], requires_grad=True)
-    out = a @ b
+    out = a.matmul(b)
     assert out.shape == ()
     assert float(out.data) == 0.5 - 8.0 - 3.0
     out.backward()  # one element: no gradient argument needed
@@ -123,13 +126,13 @@ def test_one_dimensional_operands_by_hand():
     # v @ M = sum_i v_i M_i: dv = M g, dM = v g^T
     v = Tensor([1.0, 2.0], requires_grad=True)
     m = Tensor([[1.0, 0.0, -1.0], [2.0, 1.0, 3.0]], requires_grad=True)
-    (v @ m).backward(np.array([1.0, 10.0, 100.0]))
+    v.matmul(m).backward(np.array([1.0, 10.0, 100.0]))
     np.testing.assert_array_equal(v.grad, [1.0 - 100.0, 2.0 + 10.0 + 300.0])
     np.testing.assert_array_equal(m.grad, [[1.0, 10.0, 100.0], [2.0, 20.0, 200.0]])
     # M @ v with M (3, 2): dv = M^T g, dM = g v^T
     m2 = Tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], requires_grad=True)
     v2 = Tensor([1.0, -1.0], requires_grad=True)
-    (m2 @ v2).backward(np.array([1.0, 0.0, 2.0]))
+    m2.matmul(v2).backward(np.array([1.0, 0.0, 2.0]))
     np.testing.assert_array_equal(v2.grad, [11.0, 14.0])
     np.testing.assert_array_equal(m2.grad, [[1.0, -1.0], [0.0, 0.0], [2.0, -2.0]])
 
@@ -138,7 +141,7 @@ def test_only_the_input_that_requires_grad_gets_one():
     rng = np.random.default_rng(9)
     a = Tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
     b = Tensor(rng.standard_normal((4, 2)))
-    (a @ b).sum().backward()
+    a.matmul(b).sum().backward()
     assert b.grad is None
     expected = np.ones((2, 3, 2)) @ b.data.T.astype(np.float64)
     np.testing.assert_allclose(a.grad, expected, rtol=1e-5, atol=1e-5)
@@ -152,7 +155,25 @@ def test_full_attention_head():
     weights = rng.standard_normal((2, 2, 3, 4)) / 16  # sum(|weights * output|) is about 1
 
     def loss(q, k, v):
-        scores = q @ k.transpose(-2, -1) / 2.0  # sqrt(D) = 2
-        return ((Softmax()(scores, dim=-1) @ v) * Tensor(weights)).sum()
+        scores = q.matmul(k.transpose(-2, -1)) / 2.0  # sqrt(D) = 2
+        return (Softmax()(scores, dim=-1).matmul(v) * Tensor(weights)).sum()
 
     assert_gradients_match(loss, [q, k, v])
+
+
+@pytest.mark.parametrize("case", ["2d", "attention_scores", "vector_times_batch"])
+def test_the_at_operator_is_matmul(case):
+    # API.md 01: `@` is matmul. Every other test here calls .matmul, so that an implementation
+    # without the operator fails here only.
+    shape_a, shape_b = CASES[case]
+    rng = np.random.default_rng(200 + list(CASES).index(case))
+    av, bv = f32(rng.standard_normal(shape_a)), f32(rng.standard_normal(shape_b))
+    gv = f32(rng.standard_normal(np.matmul(av, bv).shape))
+    a, b = Tensor(av, requires_grad=True), Tensor(bv, requires_grad=True)
+    out = a @ b
+    by_method = Tensor(av).matmul(Tensor(bv))
+    np.testing.assert_array_equal(out.data, by_method.data)
+    out.backward(gv)
+    ga, gb = grads_float32(av, bv, gv)
+    np.testing.assert_array_equal(a.grad, ga)
+    np.testing.assert_array_equal(b.grad, gb)

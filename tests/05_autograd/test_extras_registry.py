@@ -12,7 +12,9 @@ only the reference has:
 - the registry covers the engine: the union of ``covers`` is exactly ``BACKWARD``'s keys (an op
   added to the engine without an entry fails), and each sample really records what its entry
   claims (walking the reference's ``_grad_fn.op`` / ``_grad_fn.inputs``);
-- ``gradcheck`` itself rejects a deliberately wrong rule put in ``BACKWARD``.
+- ``gradcheck`` itself rejects a deliberately wrong rule put in ``BACKWARD``;
+- the reference's choices where API.md is silent: max splits the gradient evenly between
+  ties, and BCE's gradient is 0 where its clip is active.
 """
 
 import numpy as np
@@ -272,3 +274,54 @@ def test_gradcheck_rejects_a_wrong_backward_rule(monkeypatch, op_name, wrong_rul
     monkeypatch.setitem(backward_table(), op_name, wrong_rule)
     with pytest.raises(AssertionError, match="input 0"):
         gradcheck(fn, [Tensor(values, requires_grad=True)])
+
+
+# --- reference choices that API.md does not fix (feature "internals") ------------------------
+# Ties of max (the reference splits the gradient evenly, like torch.amax) and the gradient at
+# clipped BCE probabilities (0 in the reference) are its own behaviour, not course API.
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"axis": 1}, [[0.0, 0.5, 0.5], [0.5, 0.0, 0.5]]),
+        ({"axis": -1, "keepdims": True}, [[0.0, 0.5, 0.5], [0.5, 0.0, 0.5]]),
+        ({"axis": 0}, [[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]]),
+        ({}, [[0.0, 0.5, 0.5], [0.0, 0.0, 0.0]]),
+    ],
+    ids=["axis1", "axis-1-keepdims", "axis0", "all"],
+)
+@pytest.mark.extra("internals")
+def test_max_splits_the_gradient_evenly_between_ties(kwargs, expected):
+    # Hand-worked on [[1, 3, 3], [2, 0, 2]]: the gradient of a maximum goes to every element
+    # equal to it, in equal parts (the subgradient torch.amax uses), so the parts of one
+    # maximum add up to its own gradient.
+    x = Tensor([[1.0, 3.0, 3.0], [2.0, 0.0, 2.0]], requires_grad=True)
+    out = x.max(**kwargs)
+    out.backward(np.ones(out.shape))
+    assert x.grad is not None, f"x.max({kwargs}) gave x no gradient"
+    np.testing.assert_array_equal(x.grad, np.asarray(expected, dtype=np.float32))
+
+
+@pytest.mark.extra("internals")
+def test_max_of_all_equal_elements_shares_the_gradient():
+    x = Tensor(np.full((2, 2), 1.5), requires_grad=True)
+    x.max().backward(2.0)
+    assert x.grad is not None, "x.max() gave x no gradient"
+    np.testing.assert_array_equal(x.grad, np.full((2, 2), 0.5, dtype=np.float32))
+
+
+@pytest.mark.extra("internals")
+def test_bce_gradient_is_zero_where_the_clip_is_active():
+    # p = 0 and p = 1 are clipped to 1e-7 and 1 - 1e-7: the loss there does not depend on p,
+    # so its gradient is 0. Elsewhere (hand-worked, mean over N = 4):
+    # d/dp -t log p / N = -t / (p N), d/dp -(1 - t) log(1 - p) / N = (1 - t) / ((1 - p) N).
+    p = Tensor([0.0, 0.3, 1.0, 0.6], requires_grad=True)
+    loss = BinaryCrossEntropyLoss()(p, Tensor([1.0, 1.0, 0.0, 0.0]))
+    loss.backward()
+    assert p.grad is not None, "BCE gave the probabilities no gradient"
+    expected = [0.0, -1.0 / (0.3 * 4), 0.0, 1.0 / (0.4 * 4)]
+    assert p.grad.dtype == F32
+    assert p.grad[0] == 0.0
+    assert p.grad[2] == 0.0
+    np.testing.assert_allclose(p.grad, expected, rtol=1e-6)

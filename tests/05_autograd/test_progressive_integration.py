@@ -109,7 +109,7 @@ class TestPriorStackStillWorking:
             "rdiv": (lambda a, b: 6 / a, [6.0, 3.0, 2.0]),
             "neg": (lambda a, b: -a, [-1.0, -2.0, -3.0]),
             "pow": (lambda a, b: a**2, [1.0, 4.0, 9.0]),
-            "dot": (lambda a, b: a @ b, 32.0),
+            "dot": (lambda a, b: a.matmul(b), 32.0),
             "sum": (lambda a, b: b.sum(), 15.0),
             "mean": (lambda a, b: b.mean(), 5.0),
             "max": (lambda a, b: b.max(), 6.0),
@@ -123,7 +123,7 @@ class TestPriorStackStillWorking:
         a = np.arange(6.0).reshape(2, 3)
         b = np.arange(12.0).reshape(3, 4) - 5
         for fn, expected in [
-            (lambda ta, tb: ta @ tb, a @ b),
+            (lambda ta, tb: ta.matmul(tb), a @ b),
             (lambda ta, tb: ta.transpose(), a.T),
             (lambda ta, tb: ta.reshape(3, 2), a.reshape(3, 2)),
             (lambda ta, tb: ta[1], a[1]),
@@ -198,7 +198,7 @@ class TestPriorStackStillWorking:
             (lambda q: MSELoss()(q, Tensor(t)), [p], np.mean((p - t) ** 2)),
             (lambda q: BinaryCrossEntropyLoss()(q, Tensor(t)), [p], ref_bce(p, t)),
             (
-                lambda z: CrossEntropyLoss()(z, [1, 2]),
+                lambda z: CrossEntropyLoss()(z, Tensor([1, 2])),
                 [logits],
                 -np.mean(ref_log_softmax(logits)[[0, 1], [1, 2]]),
             ),
@@ -244,11 +244,19 @@ class TestModule05AutogradCore:
             "y = x * x\n"
             "y.backward()\n"
             "from tinytorch.core.autograd import Function\n"
-            "print(y.requires_grad, isinstance(y._grad_fn, Function), float(x.grad[0]))\n"
+            "print('RESULT:', y.requires_grad, isinstance(y._grad_fn, Function),"
+            " float(x.grad[0]))\n"
         )
         done = run_fresh_python(script, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
-        assert done.stdout.split() == ["True", "True", "6.0"]
+        # Only the marked line: an implementation may print a banner on import.
+        marked = [
+            line.split()[1:] for line in done.stdout.splitlines() if line.startswith("RESULT:")
+        ]
+        assert marked == [["True", "True", "6.0"]], (
+            f"import tinytorch did not turn autograd on: (requires_grad, _grad_fn is a Function,"
+            f" x.grad) printed {marked}, expected True True 6.0"
+        )
 
     def test_autograd_is_on_in_this_process(self):
         assert autograd_loaded()
@@ -273,7 +281,7 @@ class TestModule05AutogradCore:
     def test_two_input_function_by_hand(self):
         a = Tensor([1.0, 2.0, 3.0], requires_grad=True)
         b = Tensor([4.0, -1.0, 0.5], requires_grad=True)
-        loss = (a * b + a**2 / b).sum()
+        loss = (a * b + a * a / b).sum()
         loss.backward()
         av, bv = np.array([1.0, 2.0, 3.0]), np.array([4.0, -1.0, 0.5])
         # d/da = b + 2a/b ; d/db = a - a^2/b^2
@@ -296,12 +304,14 @@ class TestModule05AutogradCore:
         untracked(b * 2 + b)
         mixed = a * b
         tracked(mixed)
-        chained = ((mixed + 1).exp().sum() / 2).reshape(1)
+        shifted = mixed + 1
+        chained = ((shifted * shifted).sum() / 2).reshape(1)
         tracked(chained)
-        for result in (a + b, b - a, a @ b, a[0], a.transpose(), a.max(), a.sqrt()):
+        # (max, exp, sqrt: recorded results of each op are checked in test_op_registry.py)
+        for result in (a + b, b - a, a.matmul(b), a[0], a.transpose()):
             tracked(result)
-        assert a._grad_fn is None
-        assert b._grad_fn is None
+        for leaf in (a, b):
+            assert getattr(leaf, "_grad_fn", None) is None, "a leaf has a _grad_fn"
 
     def test_zero_grad_sets_none(self):
         x = Tensor([1.0, 2.0], requires_grad=True)
@@ -320,7 +330,7 @@ class TestModule05AutogradCore:
         # d/dx (3x)^2 = 18 x ; the leaf receives .grad (what non-leaves hold is not the
         # course API's business: test_extras_integration.py checks the reference's None)
         grad_of(x, [18.0, -36.0], rtol=0, atol=0)
-        assert x._grad_fn is None
+        assert getattr(x, "_grad_fn", None) is None, "the leaf has a _grad_fn"
         tracked(h)
 
     @pytest.mark.parametrize("shape", [(2, 3), (), (4,), (2, 1, 3)])
@@ -388,7 +398,7 @@ class TestAutogradTensorIntegration:
             grad_of(x, expected)
 
     def test_reductions_gradients(self):
-        xv = np.array([[1.0, 5.0, 2.0], [7.0, 3.0, 7.0]])
+        xv = np.array([[1.0, 5.0, 2.0], [7.0, 3.0, 6.0]])
         x = Tensor(xv, requires_grad=True)
         x.sum(axis=1).backward(np.array([2.0, -1.0]))
         grad_of(x, [[2.0, 2.0, 2.0], [-1.0, -1.0, -1.0]], rtol=0, atol=0)
@@ -397,8 +407,8 @@ class TestAutogradTensorIntegration:
         grad_of(x, np.full((2, 3), 1 / 6))
         x = Tensor(xv, requires_grad=True)
         x.max(axis=1).sum().backward()
-        # row 0: the 5 wins; row 1: two 7s share the gradient equally
-        grad_of(x, [[0.0, 1.0, 0.0], [0.5, 0.0, 0.5]], rtol=0, atol=0)
+        # the maximum of each row gets it (ties: test_extras_registry.py, API.md is silent)
+        grad_of(x, [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], rtol=0, atol=0)
 
     def test_shape_op_gradients(self):
         xv = np.arange(6.0).reshape(2, 3)
@@ -418,7 +428,7 @@ class TestAutogradTensorIntegration:
         a, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
         g = rng.standard_normal((3, 2))
         ta, tb = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
-        (ta @ tb).backward(g)
+        ta.matmul(tb).backward(g)
         a32, b32 = a.astype(np.float32).astype(np.float64), b.astype(np.float32).astype(np.float64)
         g32 = g.astype(np.float32).astype(np.float64)
         grad_of(ta, g32 @ b32.T)  # dA = G B^T
@@ -439,7 +449,7 @@ class TestAutogradTensorIntegration:
     def test_matmul_vector_dot(self):
         a = Tensor([1.0, 2.0, 3.0], requires_grad=True)
         b = Tensor([4.0, 5.0, 6.0], requires_grad=True)
-        y = a @ b
+        y = a.matmul(b)
         assert y.shape == ()
         y.backward()
         grad_of(a, [4.0, 5.0, 6.0], rtol=0, atol=0)
@@ -497,7 +507,7 @@ class TestAutogradActivationIntegration:
     def test_relu_dead_layer_passes_nothing(self):
         w = Tensor([[1.0, -1.0], [2.0, -3.0]], requires_grad=True)
         x = Tensor([[1.0, 1.0]])
-        h = ReLU()(x @ w)  # pre-activations [3, -4]: the second unit is dead
+        h = ReLU()(x.matmul(w))  # pre-activations [3, -4]: the second unit is dead
         (h * Tensor([[5.0, 7.0]])).sum().backward()
         grad_of(w, [[5.0, 0.0], [5.0, 0.0]], rtol=0, atol=0)
 
@@ -722,18 +732,26 @@ class TestAutogradLossIntegration:
         zv = rng.standard_normal((4, 5)) * 3
         labels = np.array([0, 3, 3, 4])
         onehot = np.eye(5)[labels]
-        for make_targets in (lambda: labels, lambda: list(labels), lambda: Tensor(labels)):
-            z = Tensor(zv, requires_grad=True)
-            loss = CrossEntropyLoss()(z, make_targets())
-            loss.backward()
-            z32 = zv.astype(np.float32)
-            close(np.asarray(loss.data), -np.mean(ref_log_softmax(z32)[np.arange(4), labels]))
-            # (softmax - onehot) / N
-            grad_of(z, (ref_softmax(z32) - onehot) / 4)
+        z = Tensor(zv, requires_grad=True)
+        loss = CrossEntropyLoss()(z, Tensor(labels))
+        loss.backward()
+        z32 = zv.astype(np.float32)
+        close(np.asarray(loss.data), -np.mean(ref_log_softmax(z32)[np.arange(4), labels]))
+        # (softmax - onehot) / N
+        grad_of(z, (ref_softmax(z32) - onehot) / 4)
+
+    @pytest.mark.parametrize("form", [list, np.asarray], ids=["list", "ndarray"])
+    def test_crossentropy_targets_as_plain_ints(self, form):
+        # API.md 04: targets are class indices, "ints or a Tensor of them"
+        zv = np.array([[1.0, 2.0, 0.5], [-1.0, 0.0, 3.0]])
+        z = Tensor(zv, requires_grad=True)
+        CrossEntropyLoss()(z, form([1, 2])).backward()
+        onehot = np.eye(3)[[1, 2]]
+        grad_of(z, (ref_softmax(zv.astype(np.float32)) - onehot) / 2)
 
     def test_crossentropy_of_an_empty_batch_gives_an_empty_gradient(self):
         z = Tensor(np.zeros((0, 4)), requires_grad=True)
-        CrossEntropyLoss()(z, []).backward()
+        CrossEntropyLoss()(z, Tensor(np.zeros(0))).backward()
         assert type(z.grad) is np.ndarray
         assert z.grad.shape == (0, 4)
         assert z.grad.dtype == np.float32
@@ -746,18 +764,18 @@ class TestAutogradLossIntegration:
         zv = np.array([[0.0, np.log(3.0)], [1.0, 1.0]])
         expected = [[0.25 / 2, -0.25 / 2], [-0.5 / 2, 0.5 / 2]]
         control = Tensor(zv, requires_grad=True)  # the same, unchanged: must work
-        CrossEntropyLoss()(control, [1, 0]).backward()
+        CrossEntropyLoss()(control, Tensor([1, 0])).backward()
         grad_of(control, expected)
 
         z = Tensor(zv, requires_grad=True)
-        loss = CrossEntropyLoss()(z, [1, 0])
+        loss = CrossEntropyLoss()(z, Tensor([1, 0]))
         z.data[...] = 100.0
         refused_or_right(loss.backward, [(z, expected)])
 
     @pytest.mark.stability
     def test_crossentropy_gradients_at_extreme_logits(self):
         z = Tensor([[1e4, -1e4, 0.0], [0.0, 0.0, 0.0]], requires_grad=True)
-        loss = CrossEntropyLoss()(z, [1, 2])
+        loss = CrossEntropyLoss()(z, Tensor([1, 2]))
         loss.backward()
         assert np.isfinite(loss.data)
         close(np.asarray(loss.data), (2e4 + np.log(3)) / 2, rtol=1e-6)
@@ -789,10 +807,13 @@ class TestAutogradLossIntegration:
         loss = BinaryCrossEntropyLoss()(p, t)
         loss.backward()
         assert np.isfinite(loss.data)
-        # clipped entries (0 and 1 lie outside [1e-7, 1 - 1e-7]) get no gradient; the others
-        # the textbook (p - t) / (p (1 - p)) / N
+        # API.md says only "clipped": the clipped entries (0 and 1) get some finite gradient
+        # (zero in the reference: test_extras_registry.py); the others the textbook
+        # (p - t) / (p (1 - p)) / N
+        assert isinstance(p.grad, np.ndarray), "p got no gradient from backward()"
+        assert np.all(np.isfinite(p.grad)), f"a clipped probability got gradient {p.grad}"
         p3 = float(np.float32(0.3))
-        grad_of(p, [0.0, 0.0, (p3 - 1) / (p3 * (1 - p3)) / 4, 0.0])
+        close(p.grad[2:3], [(p3 - 1) / (p3 * (1 - p3)) / 4])
 
     def test_bce_through_sigmoid(self):
         zv = np.array([-2.0, 0.5, 3.0])
@@ -868,13 +889,14 @@ class TestProgressiveStackIntegration:
     def test_step_moves_params_against_gradient(self):
         w = Tensor([1.0, -2.0], requires_grad=True)
         x = Tensor([3.0, 1.0])
-        loss = ((w * x).sum() - 4) ** 2  # (3 - 2 - 4)^2 = 9
+        d = (w * x).sum() - 4
+        loss = d * d  # (3 - 2 - 4)^2 = 9
         loss.backward()
         # d/dw (w.x - 4)^2 = 2 (w.x - 4) x = -6 [3, 1]
         grad_of(w, [-18.0, -6.0], rtol=0, atol=0)
         w.data -= 0.01 * w.grad
         close(w.data, [1.18, -1.94])
-        after = float((((w * x).sum() - 4) ** 2).data)
+        after = float((((w * x).sum() - 4) * ((w * x).sum() - 4)).data)
         assert after == pytest.approx((3 * 1.18 - 1.94 - 4) ** 2, rel=1e-5)
         assert after < 9.0
 
@@ -913,14 +935,21 @@ class TestAutogradBugPrevention:
     def test_inplace_operations(self):
         # the audit's case: x.data[0] = 999 after y = x * 2 must not give a silent gradient
         control = Tensor([1, 2, 3], requires_grad=True)  # the same, unchanged: must work
-        (control * 2).backward(Tensor([1, 1, 1]))
+        (control * 2).backward(np.ones(3))
         grad_of(control, [2.0, 2.0, 2.0], rtol=0, atol=0)
 
         x = Tensor([1, 2, 3], requires_grad=True)
         y = x * 2
         x.data[0] = 999
-        with pytest.raises(Exception):  # noqa: B017 (API.md fixes no type)
-            y.backward(Tensor([1, 1, 1]))
+        try:
+            y.backward(np.ones(3))
+        except Exception:  # API.md fixes no type
+            pass
+        else:
+            pytest.fail(
+                "x.data[0] = 999 after y = x * 2 saved x: y.backward() must raise (API.md 05,"
+                f" in-place changes), it returned and gave x.grad = {x.grad}"
+            )
         assert x.grad is None
 
     @pytest.mark.inplace
@@ -946,12 +975,12 @@ class TestAutogradBugPrevention:
     def test_memory_leaks(self):
         with gc_disabled():
             x = Tensor(np.ones((8, 8)) * 0.1, requires_grad=True)
-            hidden = (x * 2).exp()
+            hidden = (x * 2) * x
             loss = (hidden * x).sum()
             hidden_probe, loss_probe = weakref.ref(hidden), weakref.ref(loss)
-            loss.backward(retain_graph=True)  # the graph stays whole, saved values included
-            # d/dx sum(exp(2x) x) = exp(2x) (2x + 1)
-            grad_of(x, np.exp(0.2) * 1.2 * np.ones((8, 8)), rtol=1e-5)
+            loss.backward()  # (a retained graph: test_bugs_memory.py)
+            # d/dx sum(2 x^3) = 6 x^2
+            grad_of(x, 0.06 * np.ones((8, 8)), rtol=1e-5)
             del hidden, loss
             # freed by reference counting alone: the graph holds no reference cycle
             assert loss_probe() is None

@@ -22,6 +22,7 @@ def close(actual, expected, rtol=RTOL, atol=ATOL):
 
 def grad_of(leaf, expected, rtol=RTOL, atol=ATOL):
     """leaf.grad is an ndarray of leaf's shape and dtype equal to expected."""
+    assert leaf.grad is not None, "the leaf got no gradient from backward() (.grad is None)"
     assert isinstance(leaf.grad, np.ndarray), f".grad is {type(leaf.grad).__name__}"
     assert not isinstance(leaf.grad, Tensor)
     assert leaf.grad.dtype == leaf.dtype
@@ -31,13 +32,19 @@ def grad_of(leaf, expected, rtol=RTOL, atol=ATOL):
 def untracked(t):
     """A result computed from inputs that do not require grad: nothing recorded."""
     assert isinstance(t, Tensor)
-    assert t.requires_grad is False
+    assert t.requires_grad is False, "a result of inputs that need no grad requires grad"
     assert t.grad is None
-    assert t._grad_fn is None
+    # A leaf or an unrecorded result may lack the attribute (the course sets it on results).
+    assert getattr(t, "_grad_fn", None) is None, (
+        "a result of inputs that need no grad has a _grad_fn"
+    )
 
 
 def tracked(t):
     """A result that autograd recorded: it requires grad and its _grad_fn is a Function."""
     assert isinstance(t, Tensor)
-    assert t.requires_grad is True
-    assert isinstance(t._grad_fn, Function), f"_grad_fn is {type(t._grad_fn).__name__}"
+    assert t.requires_grad is True, "the result was not recorded (requires_grad is not True)"
+    grad_fn = getattr(t, "_grad_fn", None)
+    assert isinstance(grad_fn, Function), (
+        f"the result was not recorded: its _grad_fn is {type(grad_fn).__name__}, not a Function"
+    )

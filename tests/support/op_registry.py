@@ -328,10 +328,12 @@ REGISTRY = [
         ],
     ),
     # --- module 01: matmul, indexing, shape -------------------------------------------------
-    entry("matmul", lambda a, b: a @ b, {"matmul"}, _matmul_samples),
+    # The method, so that an implementation without the `@` operator fails only the test of
+    # `@` (test_batched_matmul_backward.py) and the operator's own two samples here.
+    entry("matmul", lambda a, b: a.matmul(b), {"matmul"}, _matmul_samples),
     entry(
-        "matmul-method",
-        lambda a, b: a.matmul(b),
+        "matmul-operator",
+        lambda a, b: a @ b,
         {"matmul"},
         lambda: [
             sample("", anyv(2, 3), anyv(3, 2)),
@@ -411,13 +413,15 @@ REGISTRY = [
             sample("1d", anyv(3), anyv(3, 1)),
         ],
     ),
-    entry("matmul-then-add", lambda x, w, b: x @ w + b, {"matmul", "add"}, _linear_samples),
+    entry("matmul-then-add", lambda x, w, b: x.matmul(w) + b, {"matmul", "add"}, _linear_samples),
     # --- module 04: losses ------------------------------------------------------------------
     entry("log_softmax", lambda x, dim: log_softmax(x, dim=dim), {"log_softmax"}, _softmax_samples),
     entry("mse", lambda p, t: MSELoss()(p, t), {"sub", "pow", "mean"}, _mse_samples),
     entry(
         "cross_entropy",
-        lambda z, targets: CrossEntropyLoss()(z, targets),
+        # Tensor targets (what a DataLoader yields); plain int targets: one test of their own
+        # (test_progressive_integration.py, test_crossentropy_targets_as_plain_ints).
+        lambda z, targets: CrossEntropyLoss()(z, Tensor(targets)),
         {"cross_entropy"},
         _cross_entropy_samples,
     ),
@@ -494,9 +498,9 @@ OP_FAMILIES = {
         lambda a, b, c: a * b + b / c - c,
         [((3, 1), ANY), ((4,), ANY), ((), POS)],
     ),
-    "matmul_2d": (lambda a, b: a @ b, [((2, 3), ANY), ((3, 4), ANY)]),
-    "matmul_batched": (lambda a, b: a @ b, [((2, 3, 4), ANY), ((4, 5), ANY)]),
-    "matmul_vector": (lambda a, b: a @ b, [((3, 4), ANY), ((4,), ANY)]),
+    "matmul_2d": (lambda a, b: a.matmul(b), [((2, 3), ANY), ((3, 4), ANY)]),
+    "matmul_batched": (lambda a, b: a.matmul(b), [((2, 3, 4), ANY), ((4, 5), ANY)]),
+    "matmul_vector": (lambda a, b: a.matmul(b), [((3, 4), ANY), ((4,), ANY)]),
     "sum_mean": (
         lambda a: a.sum(axis=0) * a.mean(axis=1, keepdims=True) + a.sum() * a.mean(),
         [((3, 4), ANY)],
@@ -525,7 +529,7 @@ OP_FAMILIES = {
     "log_softmax": (lambda a: log_softmax(a) * log_softmax(a, dim=0), [((3, 4), ANY)]),
     "mse": (lambda a, b: MSELoss()(a * b, Tensor(np.arange(12.0).reshape(3, 4) / 10)),
             [((3, 4), ANY), ((3, 4), ANY)]),
-    "cross_entropy": (lambda a: CrossEntropyLoss()(a * 2, [0, 3, 3]), [((3, 4), ANY)]),
+    "cross_entropy": (lambda a: CrossEntropyLoss()(a * 2, Tensor([0, 3, 3])), [((3, 4), ANY)]),
     "bce": (
         lambda a: BinaryCrossEntropyLoss()(Sigmoid()(a), Tensor([[1.0, 0.0, 1.0, 0.5]] * 3)),
         [((3, 4), ANY)],
