@@ -25,6 +25,7 @@ function of ``i``), so a batch says which samples it holds.
 
 import itertools
 import math
+import numbers
 import types
 
 import numpy as np
@@ -103,14 +104,20 @@ class TestPriorStackStillWorking:
     def test_tensor_arithmetic_matmul_and_reductions(self):
         a, b = through_loader([[1, 2], [3, 4]], [[5, 6], [7, 8]])
         check(a + b, [[6, 8], [10, 12]])
-        check(1 - a, [[0, -1], [-2, -3]])
-        check(a @ b, [[19, 22], [43, 50]])
+        check(a * -1 + 1, [[0, -1], [-2, -3]])
+        check(a.matmul(b), [[19, 22], [43, 50]])
         check(a.sum(), 10.0)
         check(a.mean(axis=0), [2.0, 3.0])
         check(a.max(axis=1), [2.0, 4.0])
         check(a.reshape(4), [1, 2, 3, 4])
         check(a.transpose(), [[1, 3], [2, 4]])
         check(a / 3, [[1 / 3, 2 / 3], [1.0, 4 / 3]], rtol=1e-6)
+
+    def test_operator_forms(self):
+        # The forms of module 01 the test above avoids: a scalar on the left, `@`.
+        a, b = through_loader([[1, 2], [3, 4]], [[5, 6], [7, 8]])
+        check(1 - a, [[0, -1], [-2, -3]])
+        check(a @ b, [[19, 22], [43, 50]])
 
     def test_activations(self):
         (x,) = through_loader([[-2.0, 0.0, 3.5]])
@@ -176,10 +183,20 @@ class TestPriorStackStillWorking:
         (w * g).sum().backward()
         Adam([w], lr=0.01).step()
         check(w, [0.99, -1.99], rtol=1e-6)
+
+    def test_adamw_first_step_by_hand(self):
+        (g,) = through_loader([3.0, -4.0])
         # AdamW decays first: w (1 - lr wd) - lr sign(g) = [0.95 - 0.1, -1.9 + 0.1].
         v = Tensor([1.0, -2.0], requires_grad=True)
         (v * g).sum().backward()
         AdamW([v], lr=0.1, weight_decay=0.5).step()
+        np.testing.assert_allclose(
+            v.data,
+            [0.85, -1.8],
+            rtol=1e-6,
+            err_msg="AdamW must decay the parameter before its Adam update, as PyTorch does: "
+            "w (1 - lr wd) - lr m_hat / (sqrt(v_hat) + eps)",
+        )
         check(v, [0.85, -1.8], rtol=1e-6)
 
     def test_clip_grad_norm_by_hand(self):
@@ -441,7 +458,7 @@ class TestDataLoaderShuffling:
         assert sorted(a.data.tolist()) == sorted(b.data.tolist()) == list(range(30))
         assert a.data.tolist() != b.data.tolist()  # probability 1/30! of a tie
 
-    @settings(max_examples=60, deadline=None, database=None)
+    @settings(max_examples=60, deadline=None, database=None, derandomize=True)
     @given(n=st.integers(0, 40), batch_size=st.integers(1, 50), shuffle=st.booleans())
     def test_property_every_sample_once_and_batch_sizes(self, n, batch_size, shuffle):
         loader = labelled_loader(n, batch_size=batch_size, shuffle=shuffle)
@@ -478,25 +495,31 @@ class TestTrainingIntegration:
         model = Linear(3, 1)
         trainer = Trainer(model, SGD(model.parameters(), lr=0.05), MSELoss())
         losses = [trainer.train_epoch(loader) for _ in range(15)]
-        assert all(isinstance(loss, float) and math.isfinite(loss) for loss in losses)
-        assert losses[-1] < losses[0] / 20
-        assert all(later < earlier for earlier, later in itertools.pairwise(losses[:6]))
+        for epoch, loss in enumerate(losses):
+            # API.md: "-> float"; a numpy floating scalar is a real number too.
+            assert isinstance(loss, (numbers.Real, np.floating)), (
+                f"train_epoch returned a {type(loss).__name__} (epoch {epoch}), not a number"
+            )
+            assert math.isfinite(loss), f"epoch {epoch}: loss {loss}"
+        assert losses[-1] < losses[0] / 20, losses
+        for epoch, (earlier, later) in enumerate(itertools.pairwise(losses[:6])):
+            assert later < earlier, f"the loss rose from epoch {epoch} to {epoch + 1}: {losses}"
         assert trainer.history["train_loss"] == pytest.approx(losses)
         # y = x @ [1.5, -2, 0.5] + 0.3 exactly, so SGD finds those values.
         np.testing.assert_allclose(model.weight.data[:, 0], [1.5, -2.0, 0.5], atol=0.05)
         np.testing.assert_allclose(model.bias.data, [0.3], atol=0.05)
 
-    def test_train_epoch_mean_loss_over_a_partial_last_batch(self):
+    def test_train_epoch_loss_counts_the_partial_last_batch(self):
         # lr 0: nothing moves, so the epoch loss is a fixed function of the batches.
         x = np.array([[1.0], [2.0], [3.0]])
         y = np.zeros((3, 1))
         model = linear_with([[1.0]], [0.0])
         trainer = Trainer(model, SGD(model.parameters(), lr=0.0), MSELoss())
         loss = trainer.train_epoch(DataLoader(TensorDataset(Tensor(x), Tensor(y)), batch_size=2))
-        # Batches [1, 2] (MSE 2.5) and [3] (MSE 9). Module 07 reports the mean per sample,
-        # (2 * 2.5 + 1 * 9) / 3 = 14 / 3, so the partial batch must reach it with its size 1
-        # (dropping it would give 2.5; averaging batch means would give 5.75).
-        assert loss == pytest.approx(14 / 3)
+        # Batches [1, 2] (MSE 2.5) and [3] (MSE 9): dropping the partial batch would give 2.5.
+        # How the two are averaged is not API.md's (the reference's mean per sample, 14 / 3
+        # rather than the mean of batch means, 5.75: test_extras.py).
+        assert 2.5 < loss < 9.0, f"epoch loss {loss}: the partial last batch [3] must count"
 
     def test_partial_last_batch_gets_its_own_step_by_hand(self):
         # x = [1, 2, 3], y = 0, w = 1, b = 0, lr 0.1, batches [1, 2] and [3].

@@ -8,6 +8,8 @@ and a Trainer of it with each optimizer, a CosineSchedule and gradient clipping.
 Imports no tinytorch: the course names are course_api stand-ins.
 """
 
+import pathlib
+
 import numpy as np
 from course_api import SGD, Adam, AdamW, CosineSchedule, CrossEntropyLoss, Tensor, Trainer
 from models import Net
@@ -23,8 +25,8 @@ OPTIMIZERS = {
 
 
 def data():
-    """Five batches of four points."""
-    return [(Tensor(X[i : i + 4]), LABELS[i : i + 4]) for i in range(0, 20, 4)]
+    """Five batches of four points, points and labels as Tensors (as a DataLoader yields)."""
+    return [(Tensor(X[i : i + 4]), Tensor(LABELS[i : i + 4])) for i in range(0, 20, 4)]
 
 
 def make_trainer(seed, kind="adam", hidden=8, classes=3, scheduler=True):
@@ -62,10 +64,12 @@ def file_bytes(path):
 
 
 class Payload:
-    """Unpickling this creates a file: the proof that code from a checkpoint ran."""
+    """Unpickling this creates a file: the proof that code from a checkpoint ran. It touches
+    the file rather than opening it, so that code which does run leaves no open file behind
+    (its ResourceWarning would surface in a later test)."""
 
     def __init__(self, sentinel):
         self.sentinel = str(sentinel)
 
     def __reduce__(self):
-        return (open, (self.sentinel, "w"))
+        return (pathlib.Path.touch, (pathlib.Path(self.sentinel),))

@@ -24,7 +24,8 @@ B0 = f32([0.2])
 
 
 def batches(size=4, x=X, y=Y):
-    return [(Tensor(x[i : i + size]), y[i : i + size]) for i in range(0, len(x), size)]
+    """(inputs, targets) batches of `size` as Tensors, as a DataLoader yields them."""
+    return [(Tensor(x[i : i + size]), Tensor(y[i : i + size])) for i in range(0, len(x), size)]
 
 
 def regression_trainer(lr=0.05, loss_fn=None, **kwargs):
@@ -87,14 +88,15 @@ def clean_logits(model, x):
 
 
 def cluster_batches():
-    """Three clusters of 12 points in 2-d, labelled 0, 1, 2, shuffled, in 6 batches of 6."""
+    """Three clusters of 12 points in 2-d, labelled 0, 1, 2, shuffled, in 6 batches of 6
+    (Tensors of points and of labels)."""
     rng = np.random.default_rng(73)
     centers = np.array([[2.0, 0.0], [-2.0, 0.0], [0.0, 2.5]])
     labels = np.repeat(np.arange(3), 12)
     order = rng.permutation(36)
     x, y = centers[labels] + 0.4 * rng.normal(size=(36, 2)), labels
     x, y = x[order], y[order]
-    return [(Tensor(x[i : i + 6]), y[i : i + 6]) for i in range(0, 36, 6)]
+    return [(Tensor(x[i : i + 6]), Tensor(y[i : i + 6])) for i in range(0, 36, 6)]
 
 
 def cluster_trainer(model):
