@@ -9,7 +9,9 @@
   masks and Tensors as indices, numpy reading a Tensor (``__array__``) and ndarray operators
   deferring to it (``__array_ufunc__ = None``), ndarrays on either side of ``@``, reshape
   with a list, in-place operators that keep the Tensor (and its memory), ``numpy()`` being
-  ``.data`` itself, ``zero_grad`` before autograd, IEEE results without warnings.
+  ``.data`` itself, ``zero_grad`` before autograd, IEEE results without warnings, and
+  results that do not require grad before autograd exists (API.md: requires_grad is "stored
+  and ignored" before 05; the course's own Tensor passes the flag on).
 """
 
 import warnings
@@ -18,7 +20,7 @@ import numpy as np
 import pytest
 from course_api import Tensor
 from reference_extras import record_from_op
-from tinytorch_testing import F32, check, grid
+from tinytorch_testing import F32, autograd_loaded, check, grid
 
 pytestmark = pytest.mark.extra("internals")
 
@@ -103,6 +105,44 @@ class TestReferenceBehaviour:
         t.zero_grad()
         assert t.grad is None
         check(t, [1.0, 2.0])
+
+
+# Operations on inputs that require grad: (name, op(x, y)), x (2, 3) and y (3,) positive.
+FLAG_OPS = {
+    "x + y": lambda x, y: x + y,
+    "x - 1": lambda x, y: x - 1,
+    "x * y": lambda x, y: x * y,
+    "x / 2": lambda x, y: x / 2,
+    "2 * x": lambda x, y: 2 * x,
+    "1 - x": lambda x, y: 1 - x,
+    "-x": lambda x, y: -x,
+    "x ** 2": lambda x, y: x**2,
+    "x.matmul(y)": lambda x, y: x.matmul(y),
+    "x @ y": lambda x, y: x @ y,
+    "x[0]": lambda x, y: x[0],
+    "x[[0, 0]]": lambda x, y: x[[0, 0]],
+    "x.reshape(-1)": lambda x, y: x.reshape(-1),
+    "x.transpose()": lambda x, y: x.transpose(),
+    "x.sum()": lambda x, y: x.sum(),
+    "x.mean(axis=0)": lambda x, y: x.mean(axis=0),
+    "x.max(axis=-1)": lambda x, y: x.max(axis=-1),
+    "x.exp()": lambda x, y: x.exp(),
+    "x.log()": lambda x, y: x.log(),
+    "x.sqrt()": lambda x, y: x.sqrt(),
+}
+
+
+@pytest.mark.parametrize("name", list(FLAG_OPS))
+def test_results_require_grad_only_once_autograd_exists(name):
+    """Before checkpoint 05 the reference ignores requires_grad entirely: every result is
+    plain; from 05 on every result of an input that requires grad is recorded."""
+    x = Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+    y = Tensor([0.5, 1.0, 2.0], requires_grad=True)
+    result = FLAG_OPS[name](x, y)
+    assert result.requires_grad is autograd_loaded(), name
+    assert (Tensor([1.0]) * 2).requires_grad is False
+    assert x.grad is None
+    assert y.grad is None
 
 
 class TestInPlaceVersion:

@@ -87,7 +87,10 @@ class TestCreationAndDtype:
 
     def test_copies_a_tensor(self):
         original = Tensor([1.0, 2.0])
-        clone = Tensor(original)
+        try:
+            clone = Tensor(original)
+        except Exception as exc:  # say which rule failed, not numpy's words
+            pytest.fail(f"Tensor(a Tensor) must copy it (API.md 01: data may be a Tensor): {exc!r}")
         original.data[0] = 99.0
         assert clone is not original
         check(clone, [1.0, 2.0])
@@ -166,6 +169,9 @@ class TestArithmetic:
         with quietly():
             check(Tensor([1.0, -1.0, 0.0]) / 0, [np.inf, -np.inf, np.nan])
             check(Tensor([3e38]) * 10, [np.inf])
+
+    def test_ieee_pow(self):
+        with quietly():
             check(Tensor(0.0) ** -1, np.inf)
 
     def test_augmented_assignment_gives_the_values(self):
@@ -245,16 +251,16 @@ class TestReflectedOperators:
     @pytest.mark.parametrize("name", sorted(REFLECTED))
     def test_autograd_sees_reflected_forms(self, name):
         """From checkpoint 05 on the result records its input and backward() matches central
-        differences; before, requires_grad is stored and ignored (results do not require it)."""
+        differences; before, requires_grad is stored and ignored (no .grad appears)."""
         form, reference = REFLECTED[name]
         t = Tensor(REFLECTED_INPUT, requires_grad=True)
         result = form(t)
         check(result, reference(REFLECTED_INPUT))
         if not autograd_loaded():
-            assert result.requires_grad is False
+            # requires_grad is stored and ignored: the result's flag is not fixed before 05.
             assert t.grad is None
             return
-        assert result.requires_grad is True
+        assert result.requires_grad is True, f"the result of {name} was not recorded"
         weights = REFLECTED_WEIGHTS if result.shape == (2, 3) else REFLECTED_WEIGHTS[0]
         assert_gradients_match(lambda x: (form(x) * Tensor(weights)).sum(), [REFLECTED_INPUT])
 
@@ -292,15 +298,27 @@ class TestBroadcasting:
         with pytest.raises(ValueError):
             np.ones(4) * t
 
-    @settings(max_examples=50, deadline=None, database=None)
+    @settings(max_examples=50, deadline=None, database=None, derandomize=True)
     @given(
         data=st.data(),
         op=st.sampled_from(sorted(OPS)),
-        form=st.sampled_from(
-            ["tensors", "array_left", "array_right", "scalar_left", "scalar_right"]
-        ),
+        form=st.sampled_from(["tensors", "array_right", "scalar_right"]),
     )
     def test_matches_float64_numpy(self, data, op, form):
+        """A Tensor on the left (the reflected forms are the next test)."""
+        self.assert_matches_float64_numpy(data, op, form)
+
+    @settings(max_examples=50, deadline=None, database=None, derandomize=True)
+    @given(
+        data=st.data(),
+        op=st.sampled_from(sorted(OPS)),
+        form=st.sampled_from(["array_left", "scalar_left"]),
+    )
+    def test_reflected_forms_match_float64_numpy(self, data, op, form):
+        self.assert_matches_float64_numpy(data, op, form)
+
+    @staticmethod
+    def assert_matches_float64_numpy(data, op, form):
         shapes = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=4, max_side=4))
         a = data.draw(hnp.arrays(np.float32, shapes.input_shapes[0], elements=SIGNED))
         b = data.draw(hnp.arrays(np.float32, shapes.input_shapes[1], elements=SIGNED))
@@ -319,42 +337,48 @@ class TestBroadcasting:
 class TestMatmul:
     def test_2d_by_hand(self):
         a, b = Tensor([[1, 2], [3, 4]]), Tensor([[5, 6], [7, 8]])
-        check(a @ b, [[19.0, 22.0], [43.0, 50.0]])
         check(a.matmul(b), [[19.0, 22.0], [43.0, 50.0]])
+
+    def test_operator_equals_the_method(self):
+        # The one test of the `@` operator itself; the others use .matmul.
+        a = Tensor([[1, 2], [3, 4]])
+        b = Tensor([[5, 6], [7, 8]])
+        check(a @ b, [[19.0, 22.0], [43.0, 50.0]])
+        check(Tensor([1, 2]) @ Tensor([[1, 2, 3], [4, 5, 6]]), [9.0, 12.0, 15.0])
 
     def test_rectangular(self):
         a = Tensor([[1, 0, 2], [0, 1, -1]])  # (2, 3)
         b = Tensor([[1], [2], [3]])  # (3, 1)
-        check(a @ b, [[7.0], [-1.0]])
+        check(a.matmul(b), [[7.0], [-1.0]])
 
     def test_batched(self):
         x = np.arange(24, dtype=np.float64).reshape(2, 3, 4) / 7
         w = np.arange(20, dtype=np.float64).reshape(4, 5) / 3 - 2
         expected = np.einsum("bij,jk->bik", x, w)
-        check(Tensor(x) @ Tensor(w), expected, rtol=1e-5, atol=1e-5)
+        check(Tensor(x).matmul(Tensor(w)), expected, rtol=1e-5, atol=1e-5)
 
     def test_batch_dimensions_broadcast(self):
         x = np.arange(12, dtype=np.float64).reshape(1, 3, 4)
         w = np.arange(40, dtype=np.float64).reshape(2, 4, 5) - 20
         expected = np.stack([x[0] @ w[0], x[0] @ w[1]])
-        check(Tensor(x) @ Tensor(w), expected, rtol=1e-6)
+        check(Tensor(x).matmul(Tensor(w)), expected, rtol=1e-6)
 
     def test_vector_dot_vector_is_0d(self):
-        result = Tensor([1, 2, 3]) @ Tensor([4, 5, 6])
+        result = Tensor([1, 2, 3]).matmul(Tensor([4, 5, 6]))
         check(result, 32.0)
         assert result.shape == ()
 
     def test_vector_times_matrix(self):
-        check(Tensor([1, 2]) @ Tensor([[1, 2, 3], [4, 5, 6]]), [9.0, 12.0, 15.0])
+        check(Tensor([1, 2]).matmul(Tensor([[1, 2, 3], [4, 5, 6]])), [9.0, 12.0, 15.0])
 
     def test_matrix_times_vector(self):
-        check(Tensor([[1, 2, 3], [4, 5, 6]]) @ Tensor([1, 0, -1]), [-2.0, -2.0])
+        check(Tensor([[1, 2, 3], [4, 5, 6]]).matmul(Tensor([1, 0, -1])), [-2.0, -2.0])
 
     def test_vector_times_batch(self):
         w = np.arange(12, dtype=np.float64).reshape(2, 3, 2)
         v = np.array([1.0, -1.0, 2.0])
         expected = [[v @ w[0][:, 0], v @ w[0][:, 1]], [v @ w[1][:, 0], v @ w[1][:, 1]]]
-        check(Tensor(v) @ Tensor(w), expected)
+        check(Tensor(v).matmul(Tensor(w)), expected)
 
     @pytest.mark.parametrize("other", [np.ones((2, 2)), [[1.0, 0.0], [0.0, 1.0]], 2.0])
     def test_matmul_method_rejects_non_tensors(self, other):
@@ -365,9 +389,9 @@ class TestMatmul:
 
     def test_inner_dimension_mismatch_names_both_shapes(self):
         a, b = Tensor(np.ones((2, 3))), Tensor(np.ones((4, 5)))
-        check(a @ Tensor(np.ones((3, 5))), np.full((2, 5), 3.0))  # the control
+        check(a.matmul(Tensor(np.ones((3, 5)))), np.full((2, 5), 3.0))  # the control
         with pytest.raises(ValueError) as excinfo:
-            a @ b
+            a.matmul(b)
         assert "(2, 3)" in str(excinfo.value)
         assert "(4, 5)" in str(excinfo.value)
 
@@ -376,21 +400,25 @@ class TestMatmul:
         check(a.matmul(Tensor([1.0, 2.0, 3.0])), [6.0, 6.0])  # the control
         with pytest.raises(ValueError) as excinfo:
             a.matmul(Tensor([1.0, 2.0]))
-        assert "(2, 3)" in str(excinfo.value)
-        assert "(2,)" in str(excinfo.value)
+        message = str(excinfo.value)
+        assert "(2, 3)" in message, f"matmul's ValueError does not name (2, 3): {message!r}"
+        assert "(2,)" in message, f"matmul's ValueError does not name (2,): {message!r}"
 
     def test_0d_operand_raises_value_error(self):
         # numpy's rules (API.md): matmul needs at least one dimension on each side.
         square = Tensor(np.ones((2, 2)))
-        check(Tensor([2.0, 1.0]) @ square, [3.0, 3.0])  # the control
-        with pytest.raises(ValueError):
-            Tensor(2.0) @ square
+        check(Tensor([2.0, 1.0]).matmul(square), [3.0, 3.0])  # the control
+        try:
+            result = Tensor(2.0).matmul(square)
+        except ValueError:
+            return
+        pytest.fail(f"Tensor(2.0).matmul(a (2, 2)) gave {result!r}, not numpy's ValueError")
 
     def test_batch_mismatch_raises_value_error(self):
         a = Tensor(np.ones((2, 3, 4)))
-        check(a @ Tensor(np.ones((2, 4, 5))), np.full((2, 3, 5), 4.0))  # the control
+        check(a.matmul(Tensor(np.ones((2, 4, 5)))), np.full((2, 3, 5), 4.0))  # the control
         with pytest.raises(ValueError):
-            a @ Tensor(np.ones((3, 4, 5)))
+            a.matmul(Tensor(np.ones((3, 4, 5))))
 
 
 class TestShapeOps:
@@ -605,9 +633,14 @@ class TestBeforeAutograd:
         assert t.grad is None
         assert result.grad is None
 
-    def test_results_require_grad_only_once_autograd_exists(self):
+    def test_results_require_grad_once_autograd_exists(self):
+        # Before 05 requires_grad is "stored and ignored": a result's flag is not fixed then
+        # (the reference's plain results are checked in test_extras_internals.py).
         t = Tensor([1.0, 2.0], requires_grad=True)
-        assert (t * 2).requires_grad is autograd_loaded()
+        result = t * 2
+        check(result, [2.0, 4.0])
+        if autograd_loaded():
+            assert result.requires_grad is True, "the result of t * 2 was not recorded"
         assert (Tensor([1.0]) * 2).requires_grad is False
 
     def test_backward(self):
@@ -621,10 +654,22 @@ class TestBeforeAutograd:
             np.testing.assert_array_equal(t.grad, np.ones(1, dtype=np.float32))
             return
         # Before: a clear error saying autograd arrives in module 05, and nothing is stored.
-        for call in (t.backward, lambda: t.backward(np.ones(1))):
-            with pytest.raises(Exception) as excinfo:  # API.md fixes no type, only the words
+        # API.md fixes no type, only the words.
+        for what, call in (
+            ("t.backward()", t.backward),
+            ("t.backward(np.ones(1))", lambda: t.backward(np.ones(1))),
+        ):
+            try:
                 call()
-            message = str(excinfo.value)
-            assert "autograd" in message.lower() or "05" in message
+            except Exception as exc:
+                message = str(exc)
+            else:
+                pytest.fail(
+                    f"{what} before autograd (checkpoint < 05) returned without an error; "
+                    "API.md: it raises a clear error saying autograd arrives in module 05"
+                )
+            assert "autograd" in message.lower() or "05" in message, (
+                f"{what}'s error does not say autograd arrives in module 05: {message!r}"
+            )
         assert t.grad is None
         check(t, [2.0])

@@ -24,6 +24,7 @@ from tinytorch_testing import (
     F32,
     F64,
     SETTINGS,
+    autograd_loaded,
     check,
     numpy_strict,
     ref_gelu,
@@ -193,3 +194,67 @@ class TestReferenceBehaviour:
         assert np.all(np.isfinite(y.data))
         sums = y.data.astype(np.float64).sum(axis=dim)
         np.testing.assert_allclose(sums, 1.0, rtol=0, atol=(2 * shape[dim] + 4) * EPS)
+
+
+@pytest.mark.extra("internals")
+@pytest.mark.parametrize(("name", "cls"), each())
+def test_results_are_plain_before_autograd(name, cls):
+    """The reference ignores requires_grad before checkpoint 05 (results are plain); from 05
+    on every result of an input that requires grad is recorded."""
+    x = Tensor([[0.5, -1.0]], requires_grad=True)
+    assert (x * 3).requires_grad is autograd_loaded()
+    y = cls()(x)
+    check(y, REFERENCE[name]([[0.5, -1.0]]), rtol=8 * EPS)
+    assert y.requires_grad is autograd_loaded()
+
+
+@pytest.mark.extra("internals")
+@SETTINGS
+@given(
+    hnp.arrays(
+        np.float32,
+        hnp.array_shapes(max_dims=2, max_side=6),
+        elements=st.floats(-200, 200, width=32),
+    )
+)
+def test_gelu_is_accurate_down_to_float32_subnormals(data):
+    # The course tier lets sigmoid(1.702 x) round to 0 below x ~= -52; the reference keeps
+    # the float32 subnormal tail: a few 1.4e-45 steps, times |x| through the product.
+    x = data.astype(np.float64)
+    y = GELU()(Tensor(data))
+    bound = (8 + 1.702 * np.abs(x)) * EPS * np.abs(ref_gelu(x)) + (1 + np.abs(x)) * 1e-44
+    assert np.all(np.abs(y.data - ref_gelu(x)) <= bound)
+
+
+# The inputs of test_progressive_integration.py's TestNumericalStability, whose values the
+# course tier checks; the reference also computes them without any numpy warning.
+EXTREME_CALLS = {
+    "Sigmoid": ("Sigmoid", [1000.0, -1000.0, 88.8, -88.8, 3e38, -3e38]),
+    "Tanh": ("Tanh", [1000.0, -1000.0, 3e38, -3e38]),
+    "GELU": ("GELU", [1000.0, -1000.0]),
+    "ReLU": ("ReLU", [1000.0, -1000.0]),
+    "Softmax-a": ("Softmax", [1e4, -1e4]),
+    "Softmax-b": ("Softmax", [-1e4, 1e4, -1e4]),
+    "Softmax-c": ("Softmax", [1e4, 1e4]),
+    "Softmax-d": ("Softmax", [-1e4, -1e4, -1e4, -1e4]),
+    "Softmax-e": ("Softmax", [-1047.0, -981.0, 1891.0]),
+}
+
+
+@pytest.mark.extra("internals")
+@pytest.mark.parametrize("case", list(EXTREME_CALLS))
+def test_extremes_are_silent(case):
+    name, values = EXTREME_CALLS[case]
+    with numpy_strict():  # the activation only: the float64 reference may underflow
+        y = CLASSES[name]()(Tensor(values))
+    assert np.all(np.isfinite(y.data))
+    check(y, REFERENCE[name](np.array(values)), rtol=1e-3, atol=1e-38)
+
+
+@pytest.mark.extra("internals")
+def test_sigmoid_keeps_the_float32_subnormal_tail():
+    # sigmoid(-88.8) = e^-88.8 / (1 + e^-88.8) ~= 2.8e-39, a float32 subnormal, not 0.
+    y = Sigmoid()(Tensor([-88.8, 0.0]))
+    np.testing.assert_allclose(y.data[0], ref_sigmoid(-88.8), rtol=1e-3)
+    assert y.data[0] > 0
+    assert y.data[1] == 0.5

@@ -72,13 +72,13 @@ class TestPriorStackStillWorking:
         shifted = a * 2 - Tensor([1.0, 10.0])
         check(shifted, [[1.0, -6.0], [5.0, -2.0]])
         check(ReLU()(shifted), [[1.0, 0.0], [5.0, 0.0]], rtol=0)
-        reflected = 1 - a / 4
-        check(reflected, [[0.75, 0.5], [0.25, 0.0]])
+        flipped = a / 4 * -1.0 + 1
+        check(flipped, [[0.75, 0.5], [0.25, 0.0]])
         # tanh(0) = 0 exactly; tanh is odd
-        check(Tanh()(reflected - 0.25), np.tanh([[0.5, 0.25], [0.0, -0.25]]), rtol=4 * EPS)
+        check(Tanh()(flipped - 0.25), np.tanh([[0.5, 0.25], [0.0, -0.25]]), rtol=4 * EPS)
 
     def test_matmul_by_hand(self):
-        product = Tensor([[1, 2], [3, 4]]) @ Tensor([[5, 6], [7, 8]])
+        product = Tensor([[1, 2], [3, 4]]).matmul(Tensor([[5, 6], [7, 8]]))
         check(product, [[19.0, 22.0], [43.0, 50.0]])
         # softmax rows: [19, 22] -> [1, e^3] / (1 + e^3); [43, 50] -> [1, e^7] / (1 + e^7)
         e3, e7 = math.exp(3.0), math.exp(7.0)
@@ -94,15 +94,17 @@ class TestPriorStackStillWorking:
         check(rectified.sum(axis=0), [1.0, 5.0, 3.0])
         check(rectified.max(axis=1, keepdims=True), [[5.0], [0.0]])
         check(rectified.mean(), 1.5)
-        check(ReLU()(Tensor([0.0, 1.0]).exp()), [1.0, math.e])
+        check(ReLU()(Tensor(np.exp([0.0, 1.0]))), [1.0, math.e])
 
-    def test_results_require_grad_only_with_autograd(self):
+    def test_results_require_grad_with_autograd(self):
+        # Before 05 requires_grad is "stored and ignored": a result's flag is not fixed then
+        # (the reference's plain results are test_extras.py's).
         t = Tensor([1.0, 2.0], requires_grad=True)
         assert t.requires_grad is True
-        assert (t * 3).requires_grad is autograd_loaded()
         y = ReLU()(t * 3)
         check(y, [3.0, 6.0])
-        assert y.requires_grad is autograd_loaded()
+        if autograd_loaded():
+            assert y.requires_grad is True, "ReLU()(t * 3) was not recorded"
 
 
 # =========================================================================================
@@ -163,8 +165,12 @@ class TestCommonInterface:
 
     @pytest.mark.parametrize(("name", "cls"), each())
     def test_requires_grad_follows_the_input(self, name, cls):
+        # Before 05 the flag of a result is not fixed (see test_extras.py for the reference's).
         x = Tensor([[0.5, -1.0]], requires_grad=True)
-        assert cls()(x).requires_grad is autograd_loaded()
+        y = cls()(x)
+        check(y, REFERENCE[name]([[0.5, -1.0]]), rtol=8 * EPS)
+        if autograd_loaded():
+            assert y.requires_grad is True, f"the result of {name} was not recorded"
         assert cls()(Tensor([[0.5, -1.0]])).requires_grad is False
 
 
@@ -202,7 +208,7 @@ class TestSigmoid:
 
     def test_symmetry(self):
         x = Tensor([0.3, 1.7, 4.0, 12.0])
-        total = Sigmoid()(x) + Sigmoid()(-x)
+        total = Sigmoid()(x) + Sigmoid()(x * -1.0)
         check(total, [1.0, 1.0, 1.0, 1.0], rtol=4 * EPS)
 
     @SETTINGS
@@ -273,12 +279,16 @@ class TestGELU:
         # plus a few ulps for exp, the division and the product. Below 1.2e-38 sigmoid is a
         # float32 subnormal with an absolute error of a few 1.4e-45 steps, which the product
         # multiplies by |x|: hence the (1 + |x|) * 1e-44 term.
+        # API.md fixes finite outputs, not subnormal accuracy: below x ~= -52, 1.702 x is past
+        # float32's exp range and sigmoid(1.702 x) may round to 0, an error of at most
+        # 52.2 e^-88.7 < 2e-37 (the reference's tighter result is test_extras.py's).
         x = data.astype(np.float64)
         y = GELU()(Tensor(data))
         assert y.dtype == F32
         assert y.shape == data.shape
-        bound = (8 + 1.702 * np.abs(x)) * EPS * np.abs(ref_gelu(x)) + (1 + np.abs(x)) * 1e-44
-        assert np.all(np.abs(y.data - ref_gelu(x)) <= bound)
+        bound = (8 + 1.702 * np.abs(x)) * EPS * np.abs(ref_gelu(x)) + 2e-37
+        error = np.abs(y.data - ref_gelu(x))
+        assert np.all(error <= bound), f"GELU off the float64 reference at {data[error > bound]}"
 
 
 class TestSoftmax:
@@ -338,8 +348,10 @@ class TestSoftmax:
 # =========================================================================================
 
 
-@pytest.mark.usefixtures("strict_numpy")
 class TestNumericalStability:
+    """Values at the extremes (numpy's warnings there are not the course API's business;
+    silence is test_extras.py's)."""
+
     def test_sigmoid_at_plus_minus_1000_is_exactly_1_and_0(self):
         y = Sigmoid()(Tensor([1000.0, -1000.0, 88.8, -88.8, 3e38, -3e38]))
         assert np.all(np.isfinite(y.data))
@@ -348,9 +360,10 @@ class TestNumericalStability:
         assert y.data[2] == 1.0
         assert y.data[4] == 1.0
         assert y.data[5] == 0.0
-        # sigmoid(-88.8) = e^-88.8 / (1 + e^-88.8) ~= 2.8e-39, a float32 subnormal, not 0
-        np.testing.assert_allclose(y.data[3], ref_sigmoid(-88.8), rtol=1e-3)
-        assert y.data[3] > 0
+        # sigmoid(-88.8) = e^-88.8 / (1 + e^-88.8) ~= 2.8e-39, a float32 subnormal; API.md
+        # fixes finiteness, not the subnormal tail, so 0 is allowed here (the reference keeps
+        # the tail: test_extras.py).
+        assert 0.0 <= y.data[3] <= 3e-39
 
     def test_tanh_at_plus_minus_1000(self):
         y = Tanh()(Tensor([1000.0, -1000.0, 3e38, -3e38]))
@@ -445,7 +458,7 @@ class TestIntegrationWithTensor:
         x = np.array([[1.0, -1.0], [0.5, 2.0], [0.0, 0.0]])
         w = np.array([[0.2, -0.3, 1.0], [0.7, 0.1, -0.5]])
         b = np.array([0.1, 0.0, -0.2])
-        logits = Tensor(x) @ Tensor(w) + Tensor(b)
+        logits = Tensor(x).matmul(Tensor(w)) + Tensor(b)
         probs = Softmax()(logits)
         check(probs, ref_softmax(x @ w + b), rtol=8 * EPS)
         check(probs.sum(axis=-1), [1.0, 1.0, 1.0], rtol=4 * EPS)
@@ -453,16 +466,17 @@ class TestIntegrationWithTensor:
     def test_hidden_layer_by_hand(self):
         # h = relu([1, 2] @ [[1, -1], [1, -1]] + [0, 1]) = relu([3, -2]) = [3, 0];
         # tanh(h @ [[0], [1]]) = tanh(0) = 0;  sigmoid(h @ [[1], [0]] - 3) = sigmoid(0) = 1/2
-        h = ReLU()(Tensor([[1.0, 2.0]]) @ Tensor([[1.0, -1.0], [1.0, -1.0]]) + Tensor([0.0, 1.0]))
+        hidden = Tensor([[1.0, 2.0]]).matmul(Tensor([[1.0, -1.0], [1.0, -1.0]]))
+        h = ReLU()(hidden + Tensor([0.0, 1.0]))
         check(h, [[3.0, 0.0]])
-        check(Tanh()(h @ Tensor([[0.0], [1.0]])), [[0.0]])
-        check(Sigmoid()(h @ Tensor([[1.0], [0.0]]) - 3), [[0.5]])
+        check(Tanh()(h.matmul(Tensor([[0.0], [1.0]]))), [[0.0]])
+        check(Sigmoid()(h.matmul(Tensor([[1.0], [0.0]])) - 3), [[0.5]])
 
     def test_outputs_feed_tensor_operations(self):
         x = Tensor([-2.0, 0.0, 2.0])
         check(ReLU()(x) * 2 + 1, [1.0, 1.0, 5.0])
         # tanh(x) = 2 sigmoid(2x) - 1
-        check(2 * Sigmoid()(x * 2) - 1, np.tanh([-2.0, 0.0, 2.0]), rtol=1e-6, atol=1e-7)
+        check(Sigmoid()(x * 2) * 2 - 1, np.tanh([-2.0, 0.0, 2.0]), rtol=1e-6, atol=1e-7)
         check(Softmax()(x).max(), ref_softmax([-2.0, 0.0, 2.0]).max(), rtol=4 * EPS)
         check(x * GELU()(x), [-2.0 * ref_gelu(-2.0), 0.0, 2.0 * ref_gelu(2.0)], rtol=8 * EPS)
 
@@ -522,6 +536,7 @@ class TestWithAutograd:
         if autograd_loaded():
             seed = GRAD_WEIGHTS.astype(np.float32)
             y.backward(seed)
+            assert x.grad is not None, f"x got no gradient through {name} (not recorded?)"
             assert isinstance(x.grad, np.ndarray)
             assert x.grad.shape == GRAD_INPUT.shape
             for other in (seed, y.data, x.data):
@@ -537,14 +552,19 @@ class TestWithAutograd:
             (y * Tensor(w)).sum().backward()
             np.testing.assert_array_equal(x.grad, [[0.0, -1.0, 2.0, 0.0]])
 
-    def test_sigmoid_and_tanh_gradients_at_zero_by_hand(self):
-        # sigmoid'(0) = 1/4, tanh'(0) = 1
+    @pytest.mark.parametrize(
+        ("cls", "value", "slope"),
+        [pytest.param(Sigmoid, 0.5, 0.25, id="Sigmoid"), pytest.param(Tanh, 0.0, 1.0, id="Tanh")],
+    )
+    def test_sigmoid_and_tanh_gradients_at_zero_by_hand(self, cls, value, slope):
+        # sigmoid(0) = 1/2, sigmoid'(0) = 1/4; tanh(0) = 0, tanh'(0) = 1
         x = Tensor([0.0], requires_grad=True)
-        y = Sigmoid()(x) + Tanh()(x)
-        check(y, [0.5])
+        y = cls()(x)
+        check(y, [value])
         if autograd_loaded():
             y.sum().backward()
-            np.testing.assert_allclose(x.grad, [1.25], rtol=4 * EPS)
+            assert x.grad is not None, "x got no gradient (the activation was not recorded)"
+            np.testing.assert_allclose(x.grad, [slope], rtol=4 * EPS)
 
 
 # =========================================================================================

@@ -376,3 +376,20 @@ class TestAutogradReadiness:
         assert first is x
         assert mask.requires_grad is False
         assert set(np.unique(mask.data)) <= {0.0, 2.0}
+
+
+@pytest.mark.extra("internals")
+def test_outputs_require_grad_only_once_autograd_exists():
+    """The reference ignores requires_grad before checkpoint 05: every output is plain then
+    (API.md leaves the flag of a result open before 05); from 05 on, outputs are recorded."""
+    layer = linear_of([[1.0, 0.0], [0.0, 1.0]], [0.5, -0.5])
+    y = layer(Tensor([[1.0, 2.0]]))
+    check(y, [[1.5, 1.5]])
+    assert y.requires_grad is autograd_loaded()
+    dropped = Dropout(0.5)(Tensor(np.ones(10), requires_grad=True))
+    assert dropped.requires_grad is autograd_loaded()
+    out = Tensor([[1.0, 2.0]])
+    for step in (Linear(2, 3), ReLU(), Linear(3, 1)):
+        out = step(out)
+    assert out.shape == (1, 1)
+    assert out.requires_grad is autograd_loaded()

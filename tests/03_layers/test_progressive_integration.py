@@ -26,7 +26,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from models import Scale, linear_of
-from tinytorch_testing import EPS, F32, SETTINGS, autograd_loaded, check, ref_softmax
+from tinytorch_testing import EPS, F32, SETTINGS, autograd_loaded, check, ref_sigmoid, ref_softmax
 
 
 def assert_no_shared_memory(arrays):
@@ -52,7 +52,7 @@ class TestPriorStackStillWorking:
         x = Tensor([[1.0, 2.0], [3.0, 4.0]])
         w = [[1.0, 0.0, -1.0], [2.0, 1.0, 0.0]]
         expected = [[5.5, 2.0, 0.0], [11.5, 4.0, -2.0]]
-        check(x @ Tensor(w) + Tensor([0.5, 0.0, 1.0]), expected)
+        check(x.matmul(Tensor(w)) + Tensor([0.5, 0.0, 1.0]), expected)
         check(linear_of(w, [0.5, 0.0, 1.0])(x), expected)
 
     def test_tensor_reductions_and_shape_ops(self):
@@ -115,7 +115,7 @@ class TestLayerBase:
 
         class Negate(Layer):
             def forward(self, x):
-                return -x
+                return x * -1.0
 
         # overriding forward is all a subclass needs: calling it then works
         check(Negate()(Tensor([1.0, -2.0])), [-1.0, 2.0])
@@ -318,9 +318,13 @@ class TestLinearForward:
             arrays["bias"] = layer.bias.data
         assert_no_shared_memory(arrays)
 
-    def test_output_requires_grad_only_with_autograd(self):
-        layer = Linear(2, 2)
-        assert layer(Tensor([[1.0, 2.0]])).requires_grad is autograd_loaded()
+    def test_output_requires_grad_with_autograd(self):
+        # Before 05 the flag of a result is not fixed (the reference's: test_extras.py).
+        layer = linear_of([[1.0, 0.0], [0.0, 1.0]], [0.5, -0.5])
+        y = layer(Tensor([[1.0, 2.0]]))
+        check(y, [[1.5, 1.5]])
+        if autograd_loaded():
+            assert y.requires_grad is True, "the output of Linear was not recorded"
 
     @SETTINGS
     @given(data=st.data())
@@ -401,7 +405,11 @@ class TestLinearGradients:
         assert_no_shared_memory(arrays)
         if autograd_loaded():
             seed = seed.astype(np.float32)
-            y.backward(seed)
+            try:
+                y.backward(seed)
+            except Exception as exc:  # say which call failed, not numpy's words
+                pytest.fail(f"backward through Linear of a {x_data.ndim}-d input failed: {exc!r}")
+            assert layer.bias.grad is not None, "the bias got no gradient"
             np.testing.assert_allclose(layer.bias.grad, seed.reshape(-1, 2).sum(axis=0))
             arrays.update(
                 {
@@ -517,8 +525,12 @@ class TestDropout:
         assert Dropout(0.2).parameters() == []
 
     def test_output_requires_grad_follows_the_input(self):
+        # Before 05 the flag of a result is not fixed (the reference's: test_extras.py).
         x = Tensor(np.ones(10), requires_grad=True)
-        assert Dropout(0.5)(x).requires_grad is autograd_loaded()
+        y = Dropout(0.5)(x)
+        assert set(np.unique(y.data)) <= {0.0, 2.0}
+        if autograd_loaded():
+            assert y.requires_grad is True, "the output of Dropout was not recorded"
 
     @SETTINGS
     @given(
@@ -660,7 +672,8 @@ class TestIntegration:
         for layer in layers:
             out = layer(out)
         assert out.shape == (1, 1)
-        assert out.requires_grad is autograd_loaded()
+        if autograd_loaded():  # before 05 the flag of a result is not fixed
+            assert out.requires_grad is True, "the output of Linear was not recorded"
 
     def test_results_feed_tensor_operations(self):
         layer = linear_of([[1.0, 2.0]], [0.0, -1.0])
@@ -669,16 +682,16 @@ class TestIntegration:
         check(y.mean(), 1.75)
 
     def test_network_gradients_match_central_differences(self):
-        # Linear -> Tanh -> Linear -> Softmax, loss sum(G * probs); from checkpoint 05 on.
+        # Linear -> Sigmoid -> Linear -> Softmax, loss sum(G * probs); from checkpoint 05 on.
         l1, l2 = linear_of(self.W1, self.B1), linear_of(self.W2, self.B2)
         g = np.array([[1.0, -1.0], [0.5, 2.0], [-1.5, 0.25], [0.75, -0.5]])
-        probs = Softmax()(l2(Tanh()(l1(Tensor(self.X)))))
-        check(probs, self.reference(self.X, np.tanh), rtol=1e-5, atol=1e-7)
+        probs = Softmax()(l2(Sigmoid()(l1(Tensor(self.X)))))
+        check(probs, self.reference(self.X, ref_sigmoid), rtol=1e-5, atol=1e-7)
         if autograd_loaded():
 
             def loss(x, w1, b1, w2, b2):
                 l1.weight, l1.bias, l2.weight, l2.bias = w1, b1, w2, b2
-                return (Softmax()(l2(Tanh()(l1(x)))) * Tensor(g)).sum()
+                return (Softmax()(l2(Sigmoid()(l1(x)))) * Tensor(g)).sum()
 
             assert_gradients_match(loss, [self.X, self.W1, self.B1, self.W2, self.B2])
 

@@ -21,7 +21,7 @@ import pytest
 from course_api import BinaryCrossEntropyLoss, CrossEntropyLoss, MSELoss, Tensor, log_softmax
 from loss_cases import LN2, check_loss
 from reference_extras import record_from_op
-from tinytorch_testing import F32, check, ref_log_softmax
+from tinytorch_testing import F32, autograd_loaded, check, ref_log_softmax
 
 pytestmark = pytest.mark.extra("internals")
 
@@ -219,3 +219,18 @@ def test_cross_entropy_empty_batch_is_nan_without_a_warning():
 def test_bce_target_forms(targets):
     expected = -(math.log(0.8) + math.log(0.7)) / 2
     check_loss(BinaryCrossEntropyLoss()(Tensor([0.8, 0.3]), targets), expected)
+
+
+def test_losses_require_grad_only_once_autograd_exists():
+    """The reference ignores requires_grad before checkpoint 05: a loss of predictions that
+    require grad is plain then (API.md leaves that flag open before 05); recorded from 05 on."""
+    p = Tensor([[0.5, -1.0]], requires_grad=True)
+    losses = [
+        (MSELoss()(p, Tensor([[1.0, 1.0]])), (0.25 + 4.0) / 2),
+        (CrossEntropyLoss()(Tensor([[0.0, 0.0]], requires_grad=True), Tensor([0])), LN2),
+        (BinaryCrossEntropyLoss()(Tensor([0.5], requires_grad=True), Tensor([1.0])), LN2),
+    ]
+    for loss, value in losses:
+        check_loss(loss, value)
+        assert loss.requires_grad is autograd_loaded()
+    assert log_softmax(p).requires_grad is autograd_loaded()
