@@ -24,13 +24,12 @@ from op_registry import (
     CASES,
     PAIRS,
     REGISTRY,
-    backward_table,
     call,
     make_inputs,
     plain_inputs,
     upstream,
 )
-from reference_extras import default_dtype, gradcheck, no_grad
+from reference_extras import BACKWARD, default_dtype, gradcheck, no_grad
 from tinytorch_testing import F32, F64
 
 pytestmark = [pytest.mark.gradient]
@@ -171,14 +170,14 @@ def test_sample_records_the_ops_its_entry_covers(op, s):
     out = call(op, s, make_inputs(s))
     ops = recorded_ops(out)
     assert op.covers <= ops, f"{op.name} claims {sorted(op.covers)}, recorded {sorted(ops)}"
-    assert ops <= set(backward_table())
+    assert ops <= set(BACKWARD.resolve())
 
 
 @pytest.mark.extra("autograd-internals", "internals")
 def test_registry_covers_every_backward_rule():
     covered = set().union(*(op.covers for op in REGISTRY))
-    missing = set(backward_table()) - covered
-    unknown = covered - set(backward_table())
+    missing = set(BACKWARD.resolve()) - covered
+    unknown = covered - set(BACKWARD.resolve())
     assert not missing, f"ops with a backward rule but no registry entry: {sorted(missing)}"
     assert not unknown, f"registry entries claim ops the engine does not have: {sorted(unknown)}"
     # And the registry itself is usable: unique names and ids, small samples, each with
@@ -196,7 +195,7 @@ def test_registry_covers_every_backward_rule():
     for op in REGISTRY:
         s = next(sample for entry, sample in CASES if entry is op)
         reached |= recorded_ops(call(op, s, make_inputs(s)))
-    rules = set(backward_table())
+    rules = set(BACKWARD.resolve())
     assert reached == rules, f"never recorded: {sorted(rules - reached)}"
 
 
@@ -271,7 +270,7 @@ def test_gradcheck_rejects_a_wrong_backward_rule(monkeypatch, op_name, wrong_rul
     # input), not return True.
     x = Tensor(values, requires_grad=True)
     assert gradcheck(fn, [x]) is True
-    monkeypatch.setitem(backward_table(), op_name, wrong_rule)
+    monkeypatch.setitem(BACKWARD.resolve(), op_name, wrong_rule)
     with pytest.raises(AssertionError, match="input 0"):
         gradcheck(fn, [Tensor(values, requires_grad=True)])
 

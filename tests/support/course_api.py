@@ -91,7 +91,7 @@ class LazyName:
             raise AttributeError(attribute)
         return getattr(self.resolve(), attribute)
 
-    # A stand-in for a table (an extra such as BACKWARD) reads like the table.
+    # A stand-in for a table (an extra of the reference's autograd) reads like the table.
     def __getitem__(self, key):
         return self.resolve()[key]
 

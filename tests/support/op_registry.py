@@ -6,7 +6,7 @@ table) both run their tests over the same ``PAIRS`` built here (``from op_regist
 PAIRS``: this folder is on pytest's ``pythonpath``).
 
 The idea is PyTorch's OpInfo: each ``OpEntry`` names an operation, gives a callable that takes
-Tensors (``lambda a, b: a * b``), the op names of the reference's ``autograd.BACKWARD`` it
+Tensors (``lambda a, b: a * b``), the op names of the reference's backward table it
 exercises (``covers``, read by the extras tests only), and sample inputs: 0-d and (1,) shapes,
 size-1 axes that broadcast, negative and tuple axes, batched and 1-D matmul, integer-array
 indexing with repeated indices, reflected operators, values inside each op's domain and more
@@ -41,7 +41,6 @@ from course_api import (
 )
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from reference_extras import BACKWARD
 
 # --- sample values ---------------------------------------------------------------------------
 # One generator, consumed in a fixed order while the registry is built at import, so every
@@ -466,12 +465,6 @@ def plain_inputs(s):
 
 def call(op, s, inputs):
     return op.fn(*inputs, **s.kwargs)
-
-
-def backward_table():
-    """The reference's BACKWARD dict itself (the stand-in, resolved): for extras tests marked
-    "autograd-internals" only."""
-    return BACKWARD.resolve()
 
 
 def upstream(op, s, shape):
