@@ -8,7 +8,9 @@ The record names the implementation that was built (the reference, or MATRIX_IMP
 from __future__ import annotations
 
 import os
+import shutil
 import time
+from pathlib import Path
 
 import nox
 from nox.command import CommandFailed
@@ -66,6 +68,25 @@ def numpy_requirement(choice: str, pyproject: dict) -> list[str]:
 # Parallelism comes from xdist workers and side-by-side sessions; BLAS threads inside each
 # worker on top of that would oversubscribe the cores (and slow matmul-heavy tests badly).
 ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+# nox recreates each session's venv, and images often set PYTHONDONTWRITEBYTECODE; then every
+# run recompiled numpy, hypothesis, pytest and every suite file (pytest's rewritten asserts) in
+# every session, about a quarter of a warm `nox -j auto`. The bytecode is kept under build/,
+# never beside the sources, in one folder per session and wheel: the installed tinytorch changes
+# with the wheel, and a .pyc of another build must never stand in for its files.
+BYTECODE_DIR = Path("build/bytecode")
+
+
+def test_process_env(root: Path, session_name: str, wheel: Path) -> dict[str, str]:
+    """The environment of a session's pytest: one BLAS thread, bytecode kept for this wheel."""
+    folder = root / BYTECODE_DIR / session_name
+    if folder.is_dir():
+        for other in folder.iterdir():
+            if other.name != wheel.stem:
+                shutil.rmtree(other)
+    cache = {"PYTHONPYCACHEPREFIX": str(folder / wheel.stem), "PYTHONDONTWRITEBYTECODE": ""}
+    return {**ONE_BLAS_THREAD, **cache}
 
 
 def xdist_workers(session: nox.Session) -> str:
@@ -131,7 +152,7 @@ def _build_install_test(
             # pytest's own process as under xdist: one broken file must not hide the rest.
             "pytest", "-n", xdist_workers(session), "--continue-on-collection-errors",
             f"--junitxml={junit}", extras_option(impl), *suites, *session.posargs,
-            env={**checkpoint_env(number, impl), **ONE_BLAS_THREAD},
+            env={**checkpoint_env(number, impl), **test_process_env(root, session.name, wheel)},
         )  # fmt: skip
         run.status = PASSED
     except CommandFailed as error:

@@ -19,7 +19,7 @@ import nox
 from nox.command import CommandFailed
 
 from matrix.build import BuildError, checkpoint_wheel
-from matrix.checkpoint_session import ONE_BLAS_THREAD, checkpoint_env, extras_option
+from matrix.checkpoint_session import checkpoint_env, extras_option, test_process_env
 from matrix.impl import Implementation, ImplError, implementation_from_env
 from matrix.manifest import Manifest
 from matrix.results import REPORTS_DIR, read_junit, tests_not_failing, write_atomically
@@ -77,7 +77,7 @@ def check_vacuity(
     except (BuildError, ImplError) as error:
         raise VacuityError(str(error)) from None
     session.install(str(wheel), *nox.project.dependency_groups(pyproject, "test"))
-    env = {**checkpoint_env(number, impl), **ONE_BLAS_THREAD}
+    env = {**checkpoint_env(number, impl), **test_process_env(manifest.root, session.name, wheel)}
     try:
         # -I: the installed stub, never a tinytorch/ folder in the working directory.
         session.run("python", "-I", "-c", "import tinytorch", env=env, silent=True)
