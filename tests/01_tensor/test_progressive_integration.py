@@ -298,7 +298,9 @@ class TestBroadcasting:
         with pytest.raises(ValueError):
             np.ones(4) * t
 
-    @settings(max_examples=50, deadline=None, database=None, derandomize=True)
+    # Ten examples per form on average, in both tests (the forms were one test until the
+    # reflected ones got their own, so an implementation without them fails only there).
+    @settings(max_examples=30, deadline=None, database=None, derandomize=True)
     @given(
         data=st.data(),
         op=st.sampled_from(sorted(OPS)),
@@ -308,7 +310,7 @@ class TestBroadcasting:
         """A Tensor on the left (the reflected forms are the next test)."""
         self.assert_matches_float64_numpy(data, op, form)
 
-    @settings(max_examples=50, deadline=None, database=None, derandomize=True)
+    @settings(max_examples=20, deadline=None, database=None, derandomize=True)
     @given(
         data=st.data(),
         op=st.sampled_from(sorted(OPS)),
