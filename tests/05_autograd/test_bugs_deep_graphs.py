@@ -45,13 +45,14 @@ def test_100k_deep_chain_is_freed_without_recursion_error():
     # a chain of deallocations that must not overflow the stack. The leaf at the far end is
     # held by the graph alone (which must reach it to give it a gradient): it is freed last.
     limit = sys.getrecursionlimit()
+    minus_one = Tensor([-1.0])  # made once: the chain is what is measured
     with gc_disabled():
         x = Tensor([1.0], requires_grad=True)
-        z = x * -1.0
+        z = x * minus_one
         leaf = weakref.ref(x)
         del x
         for _ in range(DEPTH):
-            z = z * -1.0
+            z = z * minus_one
         assert z.requires_grad, "the chain was not recorded"
         assert isinstance(getattr(z, "_grad_fn", None), Function), "the chain was not recorded"
         assert leaf() is not None

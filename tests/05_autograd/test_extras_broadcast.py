@@ -26,7 +26,7 @@ pytestmark = [
 
 @pytest.mark.extra("float64", "gradcheck")
 @pytest.mark.parametrize("name", list(COMBINATIONS))
-@settings(max_examples=30, deadline=None, database=None)
+@settings(max_examples=20, deadline=None, database=None)
 @given(data=st.data())
 def test_float64_broadcast_gradients_match_central_differences_and_gradcheck(name, data):
     fn, _ = COMBINATIONS[name]
