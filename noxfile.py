@@ -15,6 +15,7 @@ nox -s gate -- --base main    GO / NO-GO for main...HEAD (`--impl PATH`: a learn
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from matrix.audit import run_audit
 from matrix.build import checkpoint_wheel
 from matrix.checkpoint_session import run_checkpoint
 from matrix.gate import run_gate
+from matrix.impl import IMPL_ENV, nox_envdir
 from matrix.layering import importlinter_config
 from matrix.manifest import ManifestError, load_manifest
 from matrix.report import write_report
@@ -47,6 +49,8 @@ nox.options.error_on_missing_interpreters = True
 # Test the interpreters this machine has; never fetch one (CI sets up each Python itself).
 nox.options.download_python = "never"
 nox.options.sessions = [*CHECKPOINT_SESSIONS, "report"]
+# Another implementation's sessions get environments of their own (`--envdir` still wins).
+nox.options.envdir = str(nox_envdir(os.environ.get(IMPL_ENV)))
 
 
 def _register_module_sessions(number: int) -> None:

@@ -45,12 +45,13 @@ from pathlib import Path
 import nox
 from nox.command import CommandFailed
 
+from matrix.atomic import write_atomically
 from matrix.build import BuildError, checkpoint_version, checkpoint_wheel
 from matrix.checkpoint_session import ONE_BLAS_THREAD, checkpoint_env
 from matrix.impl import Implementation, ImplError, implementation_from_env
 from matrix.manifest import Manifest
 from matrix.report import render_terminal
-from matrix.results import REPORTS_DIR, write_atomically
+from matrix.results import REPORTS_DIR
 from matrix.vacuity import VacuityError, check_vacuity
 
 MARKDOWN_PATH = REPORTS_DIR / "audit.md"
@@ -832,7 +833,7 @@ def measure_module(
         work / f"{module.label}-{kind}.json" for kind in ("tests", "outcomes", "coverage")
     )
     env = {
-        **checkpoint_env(number, impl),
+        **checkpoint_env(manifest, number, impl),
         **ONE_BLAS_THREAD,
         # The plugin's folder only: the repo root would shadow the installed tinytorch.
         "PYTHONPATH": str(plugin_dir),

@@ -7,6 +7,7 @@ The record names the implementation that was built (the reference, or MATRIX_IMP
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -17,7 +18,7 @@ from nox.command import CommandFailed
 from packaging.requirements import Requirement
 
 from matrix.build import BuildError, checkpoint_wheel
-from matrix.impl import Implementation, ImplError, implementation_from_env
+from matrix.impl import DEPENDENCIES_ENV, Implementation, ImplError, implementation_from_env
 from matrix.manifest import Manifest
 from matrix.results import (
     BUILD_FAILED,
@@ -30,6 +31,7 @@ from matrix.results import (
     PYTEST_BROKE,
     CheckpointRun,
     charge_uncollectable,
+    failed_run_status,
     read_junit,
     save_run,
     tests_digest,
@@ -38,8 +40,11 @@ from matrix.results import (
 GUARD_TEST = "tests/test_checkpoint_guard.py"
 # Environment variable that names the checkpoint the guard test must find installed.
 CHECKPOINT_ENV = "TINYTORCH_CHECKPOINT"
-# The package folder whose module files the wheel holds: the guard compares them byte for byte.
-IMPL_PACKAGE_ENV = "TINYTORCH_IMPL_PACKAGE"
+# The file each of the wheel's module files was built from (JSON): the guard compares them.
+IMPL_FILES_ENV = "TINYTORCH_IMPL_FILES"
+# Another implementation's tests get this pytest-timeout, not pyproject's 300 s: an engine that
+# is exponential or stuck must cost a minute per test, not five.
+IMPL_TIMEOUT_SECONDS = 60
 # MATRIX_NUMPY=oldest installs the floor of pyproject's numpy requirement (a CI cell does).
 NUMPY_ENV = "MATRIX_NUMPY"
 
@@ -78,9 +83,11 @@ ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM
 BYTECODE_DIR = Path("build/bytecode")
 
 
-def test_process_env(root: Path, session_name: str, wheel: Path) -> dict[str, str]:
+def test_process_env(
+    root: Path, session_name: str, wheel: Path, impl: Implementation
+) -> dict[str, str]:
     """The environment of a session's pytest: one BLAS thread, bytecode kept for this wheel."""
-    folder = root / BYTECODE_DIR / session_name
+    folder = root / BYTECODE_DIR / impl.build_subfolder / session_name
     if folder.is_dir():
         for other in folder.iterdir():
             if other.name != wheel.stem:
@@ -133,10 +140,14 @@ def _build_install_test(
     test_dependencies = nox.project.dependency_groups(pyproject, "test")
     try:
         numpy = numpy_requirement(run.numpy_choice, pyproject)
-        session.install(str(wheel), *numpy, *test_dependencies)
+        session.install(str(wheel), *numpy, *impl.dependencies, *test_dependencies)
     except CommandFailed as error:
         run.status, run.detail = INSTALL_FAILED, error.reason or ""
         session.error(f"installing checkpoint {number:02d} failed: {error.reason}")
+    missing = None if impl.reference else missing_import(session, impl)
+    if missing:
+        run.status, run.detail = INSTALL_FAILED, missing
+        session.error(f"checkpoint {number:02d}: {missing}")
     run.install_seconds = round(time.perf_counter() - started, 3)
     run.numpy = session.run(
         "python", "-c", "import numpy; print(numpy.__version__)", silent=True
@@ -151,8 +162,11 @@ def _build_install_test(
             # A file that cannot be collected is reported and the other tests still run, in
             # pytest's own process as under xdist: one broken file must not hide the rest.
             "pytest", "-n", xdist_workers(session), "--continue-on-collection-errors",
-            f"--junitxml={junit}", extras_option(impl), *suites, *session.posargs,
-            env={**checkpoint_env(number, impl), **test_process_env(root, session.name, wheel)},
+            f"--junitxml={junit}", *implementation_options(impl), *suites, *session.posargs,
+            env={
+                **checkpoint_env(manifest, number, impl),
+                **test_process_env(root, session.name, wheel, impl),
+            },
         )  # fmt: skip
         run.status = PASSED
     except CommandFailed as error:
@@ -165,8 +179,8 @@ def _build_install_test(
             run.suites, run.extras, run.files = counts.suites, counts.extras, counts.files
             run.tests_digest = tests_digest(root)
             charge_uncollectable(root, run, counts.uncollectable)
-            if counts.trouble and run.status == FAILED:
-                run.status = counts.trouble
+            if run.status == FAILED:
+                run.status, run.detail = failed_run_status(counts)
             empty = [m.suite for m in manifest.checkpoint(number) if m.suite not in run.suites]
             if empty and run.status == PASSED:
                 # A suite that collected nothing proves nothing: that is not a pass.
@@ -176,15 +190,51 @@ def _build_install_test(
             run.status, run.detail = CRASHED, "pytest wrote no JUnit XML"
 
 
-def extras_option(impl: Implementation) -> str:
+def implementation_options(impl: Implementation) -> list[str]:
     """The reference must have every extra it documents; another implementation may lack
     them, and is reported as lacking them (tests/conftest.py), never as failing."""
-    return "--extras=required" if impl.reference else "--extras=optional"
+    if impl.reference:
+        return ["--extras=required"]
+    return ["--extras=optional", f"--timeout={IMPL_TIMEOUT_SECONDS}"]
 
 
-def checkpoint_env(number: int, impl: Implementation) -> dict[str, str]:
-    """What the guard test is told: which checkpoint is installed, built from which package."""
-    return {CHECKPOINT_ENV: str(number), IMPL_PACKAGE_ENV: str(impl.package_dir)}
+def checkpoint_env(manifest: Manifest, number: int, impl: Implementation) -> dict[str, str]:
+    """What the guard test is told: which checkpoint is installed, built from which files."""
+    files = {
+        path: str(impl.source(manifest, path))
+        for module in manifest.checkpoint(number)
+        for path in module.files
+    }
+    return {CHECKPOINT_ENV: str(number), IMPL_FILES_ENV: json.dumps(files)}
+
+
+# Run in the session's environment: the first third-party module that `import tinytorch` misses.
+MISSING_IMPORT_PROBE = """
+import importlib.util, json, os, traceback
+package = os.path.dirname(importlib.util.find_spec("tinytorch").origin)
+try:
+    import tinytorch
+except ModuleNotFoundError as error:
+    top = (error.name or "").partition(".")[0]
+    if top and top != "tinytorch":
+        tb = traceback.extract_tb(error.__traceback__)
+        ours = [frame.filename for frame in tb if frame.filename.startswith(package)]
+        where = os.path.relpath(ours[-1], os.path.dirname(package)) if ours else "tinytorch"
+        print(json.dumps([top, where.replace(os.sep, "/")]))
+"""
+
+
+def missing_import(session: nox.Session, impl: Implementation) -> str | None:
+    """Say which third-party import an implementation lacks and how to add it (None: none)."""
+    found = session.run("python", "-c", MISSING_IMPORT_PROBE, silent=True).strip()
+    if not found:
+        return None
+    name, where = json.loads(found)
+    return (
+        f"{where} imports {name}, which is not installed; state the package that provides it in "
+        f"{impl.given}/pyproject.toml ([project] dependencies) or in {DEPENDENCIES_ENV} "
+        f"(e.g. {DEPENDENCIES_ENV}={name})"
+    )
 
 
 def _status_of_failed_pytest(return_code: int | None) -> str:

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from matrix.atomic import write_atomically
 from matrix.changes import GitError, changed_files, require_clean_tree, resolve_commit
 from matrix.checkpoint_session import NUMPY_ENV
 from matrix.gate_outcomes import (
@@ -41,7 +42,7 @@ from matrix.gate_report import (
 from matrix.impl import IMPL_ENV, Implementation, ImplError, resolve_implementation
 from matrix.manifest import Manifest
 from matrix.misplaced import confirm, find_misplaced, latest_junit
-from matrix.results import JUNIT_DIR, REPORTS_ENV, reports_dir_for, run_key, write_atomically
+from matrix.results import JUNIT_DIR, REPORTS_ENV, reports_dir_for, run_key
 from matrix.selection import Selection, select_checkpoints
 
 PROG = "nox -s gate --"
@@ -181,7 +182,9 @@ def sessions_to_run(selection: Selection) -> list[str]:
 def _nox_env(impl: Implementation, reports: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key != IMPL_ENV}
     if not impl.reference:
-        env[IMPL_ENV] = str(impl.package_dir)
+        # What was pointed at, not where it was read from: the sessions resolve it the same
+        # way (a course checkout's sources, not their export) and key their records by it.
+        env[IMPL_ENV] = str(impl.pointed_at)
     # Stated, not recomputed by the child: the gate reads back exactly where nox wrote.
     env[REPORTS_ENV] = str(reports)
     return env

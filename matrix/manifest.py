@@ -23,6 +23,9 @@ PACKAGE_DIR = "tinytorch"
 TESTS_DIR = "tests"
 
 MODULE_KEYS = {"number": int, "slug": str, "title": str, "files": list, "tests": str}
+# Paths of one module that another implementation may hold it at, any one of them (matrix/impl.py
+# makes the others re-export it).
+OPTIONAL_MODULE_KEYS = {"either": list}
 PACKAGE_KEYS = {"skeleton": list}
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 TEST_FOLDER_PATTERN = re.compile(r"^(\d{2})_[a-z][a-z0-9_]*$")
@@ -39,6 +42,7 @@ class Module:
     title: str
     files: tuple[str, ...]
     tests: str
+    either: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -125,12 +129,15 @@ def _reject_unknown_keys(entry: dict, allowed: dict, where: str) -> None:
             )
 
 
-def _check_entry(entry: object, keys: dict, where: str) -> None:
+def _check_entry(entry: object, keys: dict, where: str, optional: dict | None = None) -> None:
     if not isinstance(entry, dict):
         raise ManifestError(f"{MANIFEST_PATH}: {where} must be a table")
-    _reject_unknown_keys(entry, keys, where)
-    for key, kind in keys.items():
+    optional = optional or {}
+    _reject_unknown_keys(entry, {**keys, **optional}, where)
+    for key, kind in {**keys, **optional}.items():
         if key not in entry:
+            if key in optional:
+                continue
             raise ManifestError(f"{MANIFEST_PATH}: {where}: missing key '{key}'; add it")
         value = entry[key]
         if not isinstance(value, kind) or isinstance(value, bool):
@@ -145,7 +152,7 @@ def _parse_module(entry: dict, index: int) -> Module:
     where = f"[[module]] entry {index}"
     if isinstance(entry, dict) and "slug" in entry:
         where += f" ('{entry['slug']}')"
-    _check_entry(entry, MODULE_KEYS, where)
+    _check_entry(entry, MODULE_KEYS, where, OPTIONAL_MODULE_KEYS)
     if entry["number"] < 1:
         raise ManifestError(f"{MANIFEST_PATH}: {where}: number must be 1 or more")
     if not SLUG_PATTERN.match(entry["slug"]):
@@ -155,12 +162,20 @@ def _parse_module(entry: dict, index: int) -> Module:
         )
     if not entry["files"]:
         raise ManifestError(f"{MANIFEST_PATH}: {where}: 'files' is empty; list the module's files")
+    either = entry.get("either", [])
+    strays = [path for path in either if path not in entry["files"]]
+    if strays or len(either) == 1:
+        raise ManifestError(
+            f"{MANIFEST_PATH}: {where}: 'either' must name two or more of the module's own "
+            f"files (not {', '.join(strays) or either[0]}); list them in 'files' too"
+        )
     return Module(
         number=entry["number"],
         slug=entry["slug"],
         title=entry["title"],
         files=tuple(entry["files"]),
         tests=entry["tests"],
+        either=tuple(either),
     )
 
 

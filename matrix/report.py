@@ -12,6 +12,7 @@ import json
 import os
 from dataclasses import asdict
 
+from matrix.atomic import write_atomically
 from matrix.manifest import Manifest
 from matrix.results import (
     CHECKPOINT_SUITE,
@@ -22,7 +23,6 @@ from matrix.results import (
     ExtrasCount,
     SuiteCount,
     load_runs,
-    write_atomically,
 )
 
 MARKDOWN_PATH = REPORTS_DIR / "matrix.md"

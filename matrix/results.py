@@ -15,7 +15,8 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from matrix.impl import IMPL_ENV, implementation_key, is_reference, package_dir_of
+from matrix.atomic import write_atomically
+from matrix.impl import IMPL_ENV, implementation_key, is_reference
 
 REPORTS_ENV = "MATRIX_REPORTS_DIR"
 
@@ -30,7 +31,7 @@ def reports_dir_for(impl: str | None) -> Path:
     explicit = os.environ.get(REPORTS_ENV)
     if explicit:
         return Path(explicit)
-    if impl and not is_reference(package_dir_of(impl)):
+    if impl and not is_reference(impl):
         return Path("reports") / "impl" / implementation_key(impl)
     return Path("reports")
 
@@ -91,7 +92,8 @@ class JunitCounts:
     extras: ExtrasCount
     files: dict[str, int]  # tests per test file that was collected
     uncollectable: list[str]  # test files pytest could not import
-    trouble: str | None  # TIMED_OUT or CRASHED when a test's failure says so
+    timed_out: list[str]  # names of the failed tests whose failure is pytest-timeout's
+    crashed: list[str]  # names of the failed tests whose xdist worker crashed under them
 
 
 @dataclass
@@ -125,13 +127,6 @@ class CheckpointRun:
 def run_key(checkpoint: int, python: str, numpy_choice: str = "latest") -> str:
     suffix = "" if numpy_choice == "latest" else f"-numpy-{numpy_choice}"
     return f"checkpoint-{checkpoint:02d}-py{python}{suffix}"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 def save_run(root: Path, run: CheckpointRun) -> Path:
@@ -206,17 +201,17 @@ def _tier(case: ElementTree.Element) -> str:
 
 
 def read_junit(path: Path) -> JunitCounts:
-    """Count outcomes per suite and the extras apart; name uncollectable files; say whether
-    a test timed out or a worker crashed."""
-    counts = JunitCounts({}, ExtrasCount(), {}, [], None)
+    """Count outcomes per suite and the extras apart; name uncollectable files, the tests
+    that timed out and those a crashed worker took down."""
+    counts = JunitCounts({}, ExtrasCount(), {}, [], [], [])
     for case in ElementTree.parse(path).getroot().iter("testcase"):
         problems = case.findall("failure") + case.findall("error")
         skipped = case.find("skipped")
         message = " ".join((p.get("message") or "") + (p.text or "") for p in problems)
         if "Timeout" in message:
-            counts.trouble = TIMED_OUT
-        elif "crashed" in message and counts.trouble is None:
-            counts.trouble = CRASHED
+            counts.timed_out.append(case.get("name", ""))
+        elif "crashed" in message:
+            counts.crashed.append(case.get("name", ""))
         if _is_uncollectable(case):
             # Charged to the file's own suite, never the guard; the tests it held are added
             # by the session (lost_tests), which knows where to look them up.
@@ -245,6 +240,25 @@ def read_junit(path: Path) -> JunitCounts:
     for count in counts.suites.values():
         count.seconds = round(count.seconds, 3)
     return counts
+
+
+NAMED_AT_MOST = 5
+
+
+def failed_run_status(counts: JunitCounts) -> tuple[str, str]:
+    """A failed run's status and detail. Tests that timed out or crashed are named, and the
+    other failures counted beside them, so neither hides the other."""
+    failed = sum(count.failed for count in counts.suites.values()) + counts.extras.failed
+    other = failed - len(counts.timed_out) - len(counts.crashed)
+    parts = [f"{other} failed"] if other > 0 and (counts.timed_out or counts.crashed) else []
+    for word, tests in ((TIMED_OUT, counts.timed_out), (CRASHED, counts.crashed)):
+        if tests:
+            named = ", ".join(tests[:NAMED_AT_MOST])
+            more = f" and {len(tests) - NAMED_AT_MOST} more" if len(tests) > NAMED_AT_MOST else ""
+            parts.append(f"{len(tests)} {word} ({named}{more})")
+    if other <= 0 and bool(counts.timed_out) != bool(counts.crashed):
+        return (TIMED_OUT if counts.timed_out else CRASHED), "; ".join(parts)
+    return FAILED, "; ".join(parts)
 
 
 def tests_digest(root: Path) -> str:

@@ -18,11 +18,16 @@ from dataclasses import dataclass
 import nox
 from nox.command import CommandFailed
 
+from matrix.atomic import write_atomically
 from matrix.build import BuildError, checkpoint_wheel
-from matrix.checkpoint_session import checkpoint_env, extras_option, test_process_env
+from matrix.checkpoint_session import (
+    checkpoint_env,
+    implementation_options,
+    test_process_env,
+)
 from matrix.impl import Implementation, ImplError, implementation_from_env
 from matrix.manifest import Manifest
-from matrix.results import REPORTS_DIR, read_junit, tests_not_failing, write_atomically
+from matrix.results import REPORTS_DIR, read_junit, tests_not_failing
 
 VACUITY_DIR = REPORTS_DIR / "vacuity"
 # How the verdict file (module-NN.txt) names a test that did not fail / a file not collected.
@@ -76,8 +81,13 @@ def check_vacuity(
         wheel = checkpoint_wheel(manifest, number, stubbed=frozenset(module.files), impl=impl)
     except (BuildError, ImplError) as error:
         raise VacuityError(str(error)) from None
-    session.install(str(wheel), *nox.project.dependency_groups(pyproject, "test"))
-    env = {**checkpoint_env(number, impl), **test_process_env(manifest.root, session.name, wheel)}
+    session.install(
+        str(wheel), *impl.dependencies, *nox.project.dependency_groups(pyproject, "test")
+    )
+    env = {
+        **checkpoint_env(manifest, number, impl),
+        **test_process_env(manifest.root, session.name, wheel, impl),
+    }
     try:
         # -I: the installed stub, never a tinytorch/ folder in the working directory.
         session.run("python", "-I", "-c", "import tinytorch", env=env, silent=True)
@@ -96,8 +106,8 @@ def check_vacuity(
         # --tb=no -rsxX: every test is meant to fail here; only what did not fail is news, and
         # thousands of stub tracebacks would bury it (and the CI log).
         "pytest", "-n", workers, "-q", "--tb=no", "-rsxX", "--continue-on-collection-errors",
-        f"--junitxml={junit}", extras_option(impl), f"--hypothesis-profile={HYPOTHESIS_PROFILE}",
-        module.tests, *pytest_args,
+        f"--junitxml={junit}", *implementation_options(impl),
+        f"--hypothesis-profile={HYPOTHESIS_PROFILE}", module.tests, *pytest_args,
         env=env,
         # Failing is what every test here must do; what counts is what passed.
         success_codes=[0, 1, 2],

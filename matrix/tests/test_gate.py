@@ -13,7 +13,7 @@ import time
 import pytest
 
 from matrix.gate import NoxRun, run_gate
-from matrix.impl import resolve_implementation
+from matrix.impl import HOW_TO_POINT, resolve_implementation
 from matrix.manifest import load_manifest
 from matrix.results import CheckpointRun, SuiteCount
 from matrix.tests.repo_helpers import BETA_TEST, commit_all, git, make_repository
@@ -216,11 +216,10 @@ def test_missing_implementation_folder_is_one_line_beside_its_runs(branch):
     code = run_gate(load_manifest(branch), ["--base", "main", "--impl", "/nonexistent/x"], nox)
     assert (code, nox.calls) == (1, [])
     [report] = (branch / "reports/impl").glob("*/gate.md")
-    assert report.parent.name.startswith("nonexistent-")
+    assert report.parent.name.startswith("x-")
     assert report.read_text() == (
         "## Gate: NO-GO\n\nimplementation: /nonexistent/x\n\n**Why NO-GO**\n\n"
-        "- MATRIX_IMPL=/nonexistent/x: no such folder; point MATRIX_IMPL (or --impl) at the "
-        "folder that contains tinytorch/, or at tinytorch/ itself\n"
+        f"- MATRIX_IMPL=/nonexistent/x: no such folder; {HOW_TO_POINT}\n"
     )
 
 

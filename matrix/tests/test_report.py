@@ -32,7 +32,7 @@ def test_junit_is_counted_per_suite(tmp_path):
         "01_alpha": SuiteCount(1, 1, 0, 1.5),
         "02_beta": SuiteCount(0, 1, 1, 2.0),
     }
-    assert counts.trouble == "timed out"
+    assert counts.timed_out == ["test_e"]
     assert counts.files == {
         "tests/test_checkpoint_guard.py": 1,
         "tests/01_alpha/test_alpha.py": 2,
@@ -73,7 +73,7 @@ def test_crashed_worker_is_named(tmp_path):
         "<failure message=\"worker 'gw0' crashed while running 'x'\"/></testcase>"
         "</testsuite></testsuites>"
     )
-    assert read_junit(path).trouble == "crashed"
+    assert read_junit(path).crashed == ["x"]
 
 
 def test_every_checkpoint_has_a_row(fake_repo):
