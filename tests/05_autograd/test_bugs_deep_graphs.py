@@ -22,7 +22,15 @@ pytestmark = pytest.mark.performance
 # counting frees anything.
 DEPTH = 100_000
 
+# Each test's own pytest-timeout, about ten times the reference's slowest time on a slow
+# 2-core machine (100k chains: 3.9 s, 9 s under the audit's branch coverage; the others: 0.6 s),
+# rounded up: an exponential engine (one visit per path) must fail here in seconds, not at the
+# run's 60 or 300 s per test.
+DEEP_CHAIN_TIMEOUT = pytest.mark.timeout(40)
+GRAPH_TIMEOUT = pytest.mark.timeout(10)
 
+
+@DEEP_CHAIN_TIMEOUT
 def test_100k_deep_chain_backward():
     limit = sys.getrecursionlimit()
     one, two = Tensor([1.0]), Tensor([2.0])  # made once: the chain is what is measured
@@ -40,6 +48,7 @@ def test_100k_deep_chain_backward():
     assert sys.getrecursionlimit() == limit
 
 
+@DEEP_CHAIN_TIMEOUT
 def test_100k_deep_chain_is_freed_without_recursion_error():
     # dropping the only reference to the head frees 100,000 nodes by reference counting,
     # a chain of deallocations that must not overflow the stack. The leaf at the far end is
@@ -61,6 +70,7 @@ def test_100k_deep_chain_is_freed_without_recursion_error():
     assert sys.getrecursionlimit() == limit
 
 
+@GRAPH_TIMEOUT
 def test_60_level_diamond_is_linear():
     # z = z + z sixty times: 2**60 paths from the output to x, 60 nodes. Visiting each
     # node once gives d/dx = 2**60 at once; visiting each path would never finish.
@@ -73,6 +83,7 @@ def test_60_level_diamond_is_linear():
     assert x.grad[0] == 2.0**60  # a power of two: exact in float32
 
 
+@GRAPH_TIMEOUT
 def test_diamond_of_intermediates_is_linear():
     # as above, but through two different ops per level (h * 1 and h + 0): the node feeding
     # both is an intermediate that must be handled once, after both of its users
@@ -84,6 +95,7 @@ def test_diamond_of_intermediates_is_linear():
     assert x.grad[0] == 2.0**60
 
 
+@GRAPH_TIMEOUT
 def test_one_leaf_used_3000_times():
     x = Tensor([2.0], requires_grad=True)
     total = Tensor([0.0])
@@ -95,6 +107,7 @@ def test_one_leaf_used_3000_times():
     assert total.data[0] == 2.0 * float(coefficients.sum())
 
 
+@GRAPH_TIMEOUT
 def test_wide_fan_in_of_intermediates():
     # 1,000 branches from one intermediate h, of 0 to 4 links each, joined in both operand
     # orders: h's gradient is complete only after every branch, whatever the visiting order
