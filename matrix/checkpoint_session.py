@@ -226,7 +226,8 @@ except ModuleNotFoundError as error:
 
 def missing_import(session: nox.Session, impl: Implementation) -> str | None:
     """Say which third-party import an implementation lacks and how to add it (None: none)."""
-    found = session.run("python", "-c", MISSING_IMPORT_PROBE, silent=True).strip()
+    # -I: the installed wheel, never a tinytorch/ folder in the working directory.
+    found = session.run("python", "-I", "-c", MISSING_IMPORT_PROBE, silent=True).strip()
     if not found:
         return None
     name, where = json.loads(found)

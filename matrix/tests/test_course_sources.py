@@ -254,6 +254,17 @@ def test_a_module_held_at_either_path_is_importable_at_both(fake_repo, tmp_path,
     assert files[held] == str(learner / held)
 
 
+def missing_import_in(package_root):
+    """What MISSING_IMPORT_PROBE prints in an interpreter that imports tinytorch from here."""
+    return subprocess.run(
+        [sys.executable, "-c", MISSING_IMPORT_PROBE],
+        cwd=package_root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
 def test_a_missing_third_party_import_is_named_with_the_fix(tmp_path):
     write(
         tmp_path,
@@ -263,23 +274,10 @@ def test_a_missing_third_party_import_is_named_with_the_fix(tmp_path):
             "tinytorch/core/alpha.py": "import not_installed_anywhere.sub\n",
         },
     )
-    found = subprocess.run(
-        [sys.executable, "-c", MISSING_IMPORT_PROBE],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    found = missing_import_in(tmp_path)
     assert json.loads(found) == ["not_installed_anywhere", "tinytorch/core/alpha.py"]
     (tmp_path / "tinytorch/core/alpha.py").write_text("import tinytorch.core.missing_module\n")
-    quiet = subprocess.run(
-        [sys.executable, "-c", MISSING_IMPORT_PROBE],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert quiet == "", "a missing module of tinytorch itself is for the tests to judge"
+    assert missing_import_in(tmp_path) == "", "a missing module of tinytorch is the tests' to judge"
 
 
 def counts(failed: int, timed_out: int = 0, crashed: int = 0) -> JunitCounts:

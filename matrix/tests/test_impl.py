@@ -176,3 +176,25 @@ def test_gate_with_impl_reports_the_failing_checkpoint_and_which_code(fake_repo_
     assert "- checkpoint 02: failed; failing: `tests.02_beta.test_beta::test_beta`\n" in text
     assert "| vacuity 02 | passed (every test fails with the module stubbed) |" in text
     assert "| lint | passed |" in text
+
+
+def test_a_third_party_import_is_named_until_it_is_stated(fake_repo_with_tools, learner):
+    alpha = learner / "tinytorch/core/alpha.py"
+    alpha.write_text("import six\n\n" + LEARNER_ALPHA.replace("ALPHA = 1 ", "ALPHA = six.PY3 "))
+    env = {"MATRIX_IMPL": str(learner)}
+    run = nox(fake_repo_with_tools, "-s", "module01", env=env)
+    assert run.returncode != 0
+    said = (
+        "tinytorch/core/alpha.py imports six, which is not installed; state the package that "
+        f"provides it in {learner}/pyproject.toml ([project] dependencies) or in "
+        "MATRIX_IMPL_DEPENDENCIES (e.g. MATRIX_IMPL_DEPENDENCIES=six)"
+    )
+    assert f"Session module01 aborted: checkpoint 01: {said}" in run.stdout + run.stderr
+    [record] = (fake_repo_with_tools / "reports/impl").glob("ada-*/runs/checkpoint-01-*.json")
+    assert json.loads(record.read_text())["status"] == "install failed"
+    assert json.loads(record.read_text())["detail"] == said
+
+    (learner / "pyproject.toml").write_text('[project]\nname = "ada"\ndependencies = ["six"]\n')
+    run = nox(fake_repo_with_tools, "-s", "module01", env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert json.loads(record.read_text())["status"] == "passed"
