@@ -8,10 +8,13 @@ import pytest
 
 from matrix.tests.repo_helpers import (
     ALPHA_MODULE,
+    ALPHA_SOURCE,
     ALPHA_TEST,
     BETA_MODULE,
+    BETA_SOURCE,
     BETA_TEST,
     make_repository,
+    write_files,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -91,3 +94,18 @@ def fake_repo_for_gate(fake_repo_with_tools: Path) -> Path:
         shutil.copyfile(REPO_ROOT / path, root / path)
     (root / "tests/02_beta/test_beta.py").write_text(BETA_TEST)
     return make_repository(root)
+
+
+@pytest.fixture
+def course(tmp_path_factory):
+    """A course checkout: its modules as nbdev sources, and an older export beside them."""
+    return write_files(
+        tmp_path_factory.mktemp("courses") / "course",
+        {
+            "modules/01_alpha/alpha.py": ALPHA_SOURCE,
+            "modules/02_beta/beta.py": BETA_SOURCE,
+            "tinytorch/core/alpha.py": "ALPHA = 'an older export'\n",
+            "tinytorch/core/beta.py": "BETA = 'an older export'\n",
+            "pyproject.toml": '[project]\nname = "course"\ndependencies = ["rich>=13", "numpy"]\n',
+        },
+    )

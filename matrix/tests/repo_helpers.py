@@ -126,3 +126,65 @@ def add_module_09(root):
     with (root / "matrix/modules.toml").open("a") as manifest:
         manifest.write(MODULE_09_ENTRY)
     commit_all(root, "module 09 spatial")
+
+
+# A course's nbdev sources (modules/01_alpha/alpha.py, modules/02_beta/beta.py), written by hand
+# for these tests. alpha.py: a header, markdown, exported cells, and cells that
+# must not be exported (a test cell that would fail on import, a cell whose directive is not
+# its first line).
+ALPHA_SOURCE = '''\
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+#| default_exp core.alpha
+
+# %% [markdown]
+"""
+# Alpha
+
+The first module. `ALPHA` is one.
+"""
+
+# %%
+#| export
+ALPHA = 1
+
+# %% nbgrader={"grade": false, "grade_id": "alpha", "solution": true}
+#| export
+def alpha():
+    """The first module's function."""
+    return ALPHA
+
+# %%
+assert alpha() == 2, "a test cell of the notebook: never part of the module"
+
+# %%
+NOT_EXPORTED = True
+#| export
+'''
+
+BETA_SOURCE = """\
+#| default_exp core.beta
+
+# %%
+#| export
+from tinytorch.core.alpha import ALPHA, alpha
+
+BETA = ALPHA + 1
+
+
+def beta():
+    return alpha() + 1
+"""
+
+
+def write_files(root: Path, files: dict[str, str]) -> Path:
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    return root

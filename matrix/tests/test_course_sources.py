@@ -23,86 +23,11 @@ from matrix.impl import (
 )
 from matrix.manifest import load_manifest
 from matrix.results import ExtrasCount, JunitCounts, SuiteCount, failed_run_status
-from matrix.tests.repo_helpers import REPO_ROOT, nox
-
-# modules/01_alpha/alpha.py of a course: a header, markdown, exported cells, and cells that
-# must not be exported (a test cell that would fail on import, a cell whose directive is not
-# its first line).
-ALPHA_SOURCE = '''\
-# ---
-# jupyter:
-#   jupytext:
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-# ---
-
-#| default_exp core.alpha
-
-# %% [markdown]
-"""
-# Alpha
-
-The first module. `ALPHA` is one.
-"""
-
-# %%
-#| export
-ALPHA = 1
-
-# %% nbgrader={"grade": false, "grade_id": "alpha", "solution": true}
-#| export
-def alpha():
-    """The first module's function."""
-    return ALPHA
-
-# %%
-assert alpha() == 2, "a test cell of the notebook: never part of the module"
-
-# %%
-NOT_EXPORTED = True
-#| export
-'''
-
-BETA_SOURCE = """\
-#| default_exp core.beta
-
-# %%
-#| export
-from tinytorch.core.alpha import ALPHA, alpha
-
-BETA = ALPHA + 1
-
-
-def beta():
-    return alpha() + 1
-"""
-
-
-def write(root, files):
-    for path, text in files.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(text)
-    return root
-
-
-@pytest.fixture
-def course(tmp_path_factory):
-    """A course checkout: its modules as nbdev sources, and an older export beside them."""
-    return write(
-        tmp_path_factory.mktemp("courses") / "course",
-        {
-            "modules/01_alpha/alpha.py": ALPHA_SOURCE,
-            "modules/02_beta/beta.py": BETA_SOURCE,
-            "tinytorch/core/alpha.py": "ALPHA = 'an older export'\n",
-            "tinytorch/core/beta.py": "BETA = 'an older export'\n",
-            "pyproject.toml": '[project]\nname = "course"\ndependencies = ["rich>=13", "numpy"]\n',
-        },
-    )
+from matrix.tests.repo_helpers import ALPHA_SOURCE, BETA_SOURCE, REPO_ROOT, nox, write_files
 
 
 def test_each_layout_is_found_and_src_wins(tmp_path):
-    write(
+    write_files(
         tmp_path,
         {
             "src/01_alpha/01_alpha.py": ALPHA_SOURCE,
@@ -209,7 +134,7 @@ either = ["tinytorch/core/gamma.py", "tinytorch/data/loader.py"]
 def test_a_module_held_at_either_path_is_importable_at_both(fake_repo, tmp_path, held):
     manifest_path = fake_repo / "matrix/modules.toml"
     manifest_path.write_text(manifest_path.read_text() + EITHER_MANIFEST_TAIL)
-    write(
+    write_files(
         fake_repo,
         {
             "tinytorch/core/gamma.py": "GAMMA = 3\n",
@@ -219,7 +144,7 @@ def test_a_module_held_at_either_path_is_importable_at_both(fake_repo, tmp_path,
         },
     )
     learner = tmp_path / "learner"
-    write(
+    write_files(
         learner,
         {
             "tinytorch/core/__init__.py": "",
@@ -266,7 +191,7 @@ def missing_import_in(package_root):
 
 
 def test_a_missing_third_party_import_is_named_with_the_fix(tmp_path):
-    write(
+    write_files(
         tmp_path,
         {
             "tinytorch/__init__.py": "import tinytorch.core.alpha\n",

@@ -257,3 +257,20 @@ def test_a_gate_that_crashes_leaves_no_go_not_an_old_go(branch):
         "- the gate has not finished (it is running, or it crashed or was interrupted); "
         "run it again: nox -s gate -- --base REF\n"
     )
+
+
+def test_a_course_checkout_is_passed_on_as_itself_not_as_its_export(branch, course, edit_manifest):
+    # The sessions resolve MATRIX_IMPL again: given the export folder, they would key their
+    # records elsewhere than the gate reads, and call the export a learner's package.
+    # (One source per module: beta's second file goes, so the course can build checkpoint 02.)
+    edit_manifest(branch, ', "tinytorch/extra/helper.py"]', "]")
+    (branch / "tinytorch/extra/helper.py").unlink()
+    commit_all(branch, "module 02 is one file")
+    nox = FakeNox()
+    code = run_gate(load_manifest(branch), ["--base", "main", "--impl", str(course)], nox)
+    assert code == 1  # the fake nox leaves no records
+    [(_, env)] = nox.calls
+    assert env["MATRIX_IMPL"] == str(course)
+    [report] = (branch / "reports/impl").glob("course-*/gate.md")
+    assert env["MATRIX_REPORTS_DIR"] == str(report.parent)
+    assert f"implementation: {course} (modules/NN_name/name.py sources" in report.read_text()
