@@ -109,10 +109,11 @@ def test_residual_block_by_hand():
 
 @pytest.mark.parametrize(
     "index",
-    [lambda: [1, 1, 1, 3], lambda: np.array([1, 1, 1, 3]), lambda: Tensor([1, 1, 1, 3])],
-    ids=["list", "ndarray", "tensor"],
+    [lambda: [1, 1, 1, 3], lambda: np.array([1, 1, 1, 3])],
+    ids=["list", "ndarray"],
 )
 def test_integer_array_indexing_with_repeats(index):
+    # (a Tensor as the key, which API.md does not promise: test_extras_accumulation.py)
     table = Tensor(np.arange(10.0).reshape(5, 2), requires_grad=True)
     rows = table[index()]
     np.testing.assert_array_equal(rows.data, [[2.0, 3.0], [2.0, 3.0], [2.0, 3.0], [6.0, 7.0]])

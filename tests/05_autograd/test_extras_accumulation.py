@@ -1,18 +1,37 @@
-"""Module 05 (Autograd) extras: gradient accumulation in the reference's float64 mode.
+"""Module 05 (Autograd) extras: gradient accumulation where the reference goes beyond API.md.
 
-The random DAG of test_bugs_accumulation.py (tests/support/random_graphs.py), built inside
-``default_dtype(np.float64)`` and held to float64 tolerances (rel 1e-12 on values, 1e-9 on
-gradients): the course-API version there runs in float32 at looser ones.
+- The random DAG of test_bugs_accumulation.py (tests/support/random_graphs.py), built inside
+  ``default_dtype(np.float64)`` and held to float64 tolerances (rel 1e-12 on values, 1e-9 on
+  gradients): the course-API version there runs in float32 at looser ones.
+- Repeated rows picked with a Tensor as the index (API.md 01 promises "basic and integer-array
+  indexing"; a Tensor key is the reference's behaviour, "internals"): the list and ndarray
+  forms are course-API tests in test_bugs_accumulation.py.
 """
 
 import numpy as np
 import pytest
+from course_api import Tensor
 from random_graphs import assert_dag_reuses_nodes, build_dag, random_dag, reference_forward_backward
 from reference_extras import default_dtype
 
-pytestmark = [pytest.mark.accumulation, pytest.mark.extra("float64")]
+pytestmark = pytest.mark.accumulation
 
 
+@pytest.mark.extra("internals")
+def test_tensor_index_with_repeats_sums_the_rows_gradients():
+    table = Tensor(np.arange(10.0).reshape(5, 2), requires_grad=True)
+    rows = table[Tensor([1, 1, 1, 3])]
+    np.testing.assert_array_equal(rows.data, [[2.0, 3.0], [2.0, 3.0], [2.0, 3.0], [6.0, 7.0]])
+    weights = np.array([[1.0, 2.0], [10.0, 20.0], [100.0, 200.0], [5.0, 7.0]])
+    (rows * Tensor(weights)).sum().backward()
+    # row 1 is picked three times: the sum of the three upstream rows; row 3 once; others 0
+    expected = np.zeros((5, 2))
+    expected[1] = [111.0, 222.0]
+    expected[3] = [5.0, 7.0]
+    np.testing.assert_array_equal(table.grad, expected)
+
+
+@pytest.mark.extra("float64")
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_random_dag_with_node_reuse_matches_plain_python_in_float64(seed):
     leaves, nodes, weights = random_dag(seed)

@@ -2,12 +2,15 @@
 
 Not a test file: tests/05_autograd/test_op_registry.py (course API, float32) and
 test_extras_registry.py (the reference's extras: gradcheck, float64, no_grad, its backward
-table) both run their tests over the same ``PAIRS`` built here (``from op_registry import
-PAIRS``: this folder is on pytest's ``pythonpath``).
+table) both run their tests over the (op, sample) pairs built here (``from op_registry import
+COURSE_PAIRS`` and ``PAIRS``: this folder is on pytest's ``pythonpath``).
 
 The idea is PyTorch's OpInfo: each ``OpEntry`` names an operation, gives a callable that takes
 Tensors (``lambda a, b: a * b``), the op names of the reference's backward table it
-exercises (``covers``, read by the extras tests only), and sample inputs: 0-d and (1,) shapes,
+exercises (``covers``, read by the extras tests only), the reference extras its call itself
+needs beyond the course API (``extra``: indexing with a Tensor key, which API.md does not
+promise; such an entry is in ``PAIRS``, marked with those features, but not in
+``COURSE_PAIRS``, the pairs of the course-API tests), and sample inputs: 0-d and (1,) shapes,
 size-1 axes that broadcast, negative and tuple axes, batched and 1-D matmul, integer-array
 indexing with repeated indices, reflected operators, values inside each op's domain and more
 than float32 central differences' step (1e-3) away from every kink (ReLU at 0, max ties, BCE's
@@ -113,6 +116,8 @@ class OpEntry:
     fn: Callable
     covers: frozenset
     samples: Callable  # () -> list[Sample]
+    # Features of reference_extras.EXTRAS that the call needs (not the course API's).
+    extra: tuple = ()
 
 
 def _binary_samples(right=anyv):
@@ -280,8 +285,8 @@ def _linear(x, weight, bias=None):
     return layer(x)
 
 
-def entry(name, fn, covers, samples):
-    return OpEntry(name, fn, frozenset(covers), samples)
+def entry(name, fn, covers, samples, extra=()):
+    return OpEntry(name, fn, frozenset(covers), samples, tuple(extra))
 
 
 def _transpose(a, dims):
@@ -340,6 +345,9 @@ REGISTRY = [
         ],
     ),
     entry("getitem", lambda a, key: a[key], {"getitem"}, _index_samples),
+    # API.md 01 promises "basic and integer-array indexing", not a Tensor as the key (a
+    # reference behaviour, like tests/01_tensor/test_extras_internals.py's test_tensor_as_index):
+    # only the extras tests (test_extras_registry.py) run this entry.
     entry(
         "getitem-tensor-key",
         lambda a: a[Tensor([2, 0, 2, 2])],
@@ -348,6 +356,7 @@ REGISTRY = [
             sample("", anyv(3, 2)),
             sample("", anyv(3)),
         ],
+        extra=("internals",),
     ),
     entry("reshape", lambda a, shape: a.reshape(*shape), {"reshape"}, _reshape_samples),
     entry(
@@ -443,10 +452,13 @@ CASES = [(op, s) for op in REGISTRY for s in op.samples()]
 
 def _param(op, s):
     marks = [pytest.mark.broadcasting] if s.broadcast else []
+    if op.extra:
+        marks.append(pytest.mark.extra(*op.extra))
     return pytest.param(op, s, id=f"{op.name}-{s.label}", marks=marks)
 
 
-PAIRS = [_param(op, s) for op, s in CASES]
+PAIRS = [_param(op, s) for op, s in CASES]  # every pair: the extras tests
+COURSE_PAIRS = [_param(op, s) for op, s in CASES if not op.extra]  # the course-API tests
 
 
 # --- helpers shared by both tiers -----------------------------------------------------------
