@@ -11,6 +11,7 @@ float32; the random DAG in float64 (the reference's extra) is in test_extras_acc
 
 import numpy as np
 import pytest
+from autograd_checks import repeated_rows_sum_their_gradients
 from course_api import Linear, ReLU, Tensor
 from random_graphs import assert_dag_reuses_nodes, build_dag, random_dag, reference_forward_backward
 from tinytorch_testing import f32, param
@@ -114,16 +115,7 @@ def test_residual_block_by_hand():
 )
 def test_integer_array_indexing_with_repeats(index):
     # (a Tensor as the key, which API.md does not promise: test_extras_accumulation.py)
-    table = Tensor(np.arange(10.0).reshape(5, 2), requires_grad=True)
-    rows = table[index()]
-    np.testing.assert_array_equal(rows.data, [[2.0, 3.0], [2.0, 3.0], [2.0, 3.0], [6.0, 7.0]])
-    weights = np.array([[1.0, 2.0], [10.0, 20.0], [100.0, 200.0], [5.0, 7.0]])
-    (rows * Tensor(weights)).sum().backward()
-    # row 1 is picked three times: the sum of the three upstream rows; row 3 once; others 0
-    expected = np.zeros((5, 2))
-    expected[1] = [111.0, 222.0]
-    expected[3] = [5.0, 7.0]
-    np.testing.assert_array_equal(table.grad, expected)
+    repeated_rows_sum_their_gradients(index())
 
 
 def test_plain_sum_over_repeated_index_counts_occurrences():

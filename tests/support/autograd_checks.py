@@ -1,6 +1,6 @@
 """Assertions about results and gradients of module 05 (autograd), for its course-API tests
 and their extras forms (tests/05_autograd/test_progressive_integration.py and
-test_extras_integration.py).
+test_extras_integration.py, test_bugs_accumulation.py and test_extras_accumulation.py).
 
 Imports no tinytorch: ``Tensor`` and ``Function`` are course_api stand-ins.
 """
@@ -48,3 +48,18 @@ def tracked(t):
     assert isinstance(grad_fn, Function), (
         f"the result was not recorded: its _grad_fn is {type(grad_fn).__name__}, not a Function"
     )
+
+
+def repeated_rows_sum_their_gradients(key):
+    """table[key], key picking rows 1, 1, 1, 3: row 1's gradient is the sum of three upstream
+    rows, row 3's one of them, the other rows' zero (indexing with repeats accumulates)."""
+    table = Tensor(np.arange(10.0).reshape(5, 2), requires_grad=True)
+    rows = table[key]
+    np.testing.assert_array_equal(rows.data, [[2.0, 3.0], [2.0, 3.0], [2.0, 3.0], [6.0, 7.0]])
+    weights = np.array([[1.0, 2.0], [10.0, 20.0], [100.0, 200.0], [5.0, 7.0]])
+    (rows * Tensor(weights)).sum().backward()
+    # row 1 is picked three times: the sum of the three upstream rows; row 3 once; others 0
+    expected = np.zeros((5, 2))
+    expected[1] = [111.0, 222.0]
+    expected[3] = [5.0, 7.0]
+    np.testing.assert_array_equal(table.grad, expected)
