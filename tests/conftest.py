@@ -162,15 +162,19 @@ def pytest_runtest_makereport(item, call):
         # (the hypothesis plugin's, here) replaces that error: name the error itself
         while isinstance(error, Warning) and error.__context__ is not None:
             error = error.__context__
-        raised = "no exception" if call.excinfo is None else call.excinfo.type.__qualname__
+        raised = (
+            "no exception"
+            if call.excinfo is None
+            else f"{call.excinfo.type.__qualname__}: {_safe_str(call.excinfo.value)}"
+        )
         return pytest.TestReport(
             nodeid=item.nodeid,
             location=item.location,
             keywords=dict.fromkeys(item.keywords, 1),
             outcome="failed",
-            longrepr=(
-                f"pytest could not report this test's {call.when} ({raised} raised): "
-                f"reporting it raised {type(error).__qualname__}: {_safe_str(error)}"
+            longrepr=(  # what was raised first: the report reads "Timeout" as a timeout
+                f"{raised}\n(pytest could not report this test's {call.when}: reporting it "
+                f"raised {type(error).__qualname__}: {_safe_str(error)})"
             ),
             when=call.when,
             sections=[  # the captured output, as pytest's own report has it
