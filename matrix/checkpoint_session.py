@@ -220,17 +220,20 @@ except ModuleNotFoundError as error:
         tb = traceback.extract_tb(error.__traceback__)
         ours = [frame.filename for frame in tb if frame.filename.startswith(package)]
         where = os.path.relpath(ours[-1], os.path.dirname(package)) if ours else "tinytorch"
-        print(json.dumps([top, where.replace(os.sep, "/")]))
+        print("MATRIX-MISSING-IMPORT", json.dumps([top, where.replace(os.sep, "/")]))
 """
+# The probe's own line; anything else it prints is the implementation's (a banner on import).
+MISSING_IMPORT_MARK = "MATRIX-MISSING-IMPORT "
 
 
 def missing_import(session: nox.Session, impl: Implementation) -> str | None:
     """Say which third-party import an implementation lacks and how to add it (None: none)."""
     # -I: the installed wheel, never a tinytorch/ folder in the working directory.
-    found = session.run("python", "-I", "-c", MISSING_IMPORT_PROBE, silent=True).strip()
+    printed = session.run("python", "-I", "-c", MISSING_IMPORT_PROBE, silent=True)
+    found = [line for line in printed.splitlines() if line.startswith(MISSING_IMPORT_MARK)]
     if not found:
         return None
-    name, where = json.loads(found)
+    name, where = json.loads(found[0].removeprefix(MISSING_IMPORT_MARK))
     return (
         f"{where} imports {name}, which is not installed; state the package that provides it in "
         f"{impl.given}/pyproject.toml ([project] dependencies) or in {DEPENDENCIES_ENV} "

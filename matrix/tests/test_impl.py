@@ -180,7 +180,11 @@ def test_gate_with_impl_reports_the_failing_checkpoint_and_which_code(fake_repo_
 
 def test_a_third_party_import_is_named_until_it_is_stated(fake_repo_with_tools, learner):
     alpha = learner / "tinytorch/core/alpha.py"
-    alpha.write_text("import six\n\n" + LEARNER_ALPHA.replace("ALPHA = 1 ", "ALPHA = six.PY3 "))
+    # (with a banner on import: the probe's own line is read, not whatever is printed)
+    alpha.write_text(
+        'print("Welcome!")\n\nimport six\n'
+        + LEARNER_ALPHA.replace("ALPHA = 1 ", "ALPHA = six.PY3 ")
+    )
     env = {"MATRIX_IMPL": str(learner)}
     run = nox(fake_repo_with_tools, "-s", "module01", env=env)
     assert run.returncode != 0
