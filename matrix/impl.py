@@ -217,19 +217,20 @@ def resolve_implementation(manifest: Manifest, raw: str | None) -> Implementatio
             f"{IMPL_ENV}={raw}: no tinytorch package there (neither {root}/{PACKAGE_DIR}/core/ "
             f"nor module sources); {HOW_TO_POINT}"
         )
-    made = tuple(
-        (path, made_file(work / "made" / path, path, module, package_dir))
-        for module in manifest.modules
-        for path in module.files
-        if not (package_dir / Path(path).relative_to(PACKAGE_DIR)).is_file()
-        and made_text(path, module, package_dir) is not None
-    )
+    made = []
+    for module in manifest.modules:
+        for path in module.files:
+            if (package_dir / Path(path).relative_to(PACKAGE_DIR)).is_file():
+                continue
+            text = made_text(path, module, package_dir)
+            if text is not None:
+                made.append((path, write_made(work / "made" / path, text)))
     return Implementation(
         package_dir=package_dir,
         reference=False,
         given=root,
         how=how,
-        made=made,
+        made=tuple(made),
         dependencies=declared_dependencies(root),
     )
 
@@ -255,9 +256,8 @@ def made_text(path: str, module: Module, package_dir: Path) -> str | None:
     return None
 
 
-def made_file(destination: Path, path: str, module: Module, package_dir: Path) -> Path:
-    text = made_text(path, module, package_dir)
-    assert text is not None, f"{path} is not a file the matrix makes"
+def write_made(destination: Path, text: str) -> Path:
+    """A made file, rewritten only when its text changes (its mtime then stays put)."""
     if not destination.is_file() or destination.read_text(encoding="utf-8") != text:
         write_atomically(destination, text)
     return destination
