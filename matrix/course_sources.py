@@ -23,10 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10 has no tomllib; tomli is the same parser, published separately.
-    import tomli as tomllib
+from matrix.manifest import tomllib  # the manifest owns Python 3.10's fallback to tomli
 
 EXPORT_SCRIPT = Path(__file__).with_name("nbdev_export.py")
 EXPORT_GROUP = "export"

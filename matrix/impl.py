@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,12 +38,7 @@ from matrix.course_sources import (
     find_course_sources,
     has_course_sources,
 )
-from matrix.manifest import PACKAGE_DIR, REPO_ROOT, Manifest, Module
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10 has no tomllib; tomli is the same parser, published separately.
-    import tomli as tomllib
+from matrix.manifest import PACKAGE_DIR, REPO_ROOT, Manifest, Module, tomllib
 
 IMPL_ENV = "MATRIX_IMPL"
 DEPENDENCIES_ENV = "MATRIX_IMPL_DEPENDENCIES"
