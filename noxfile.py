@@ -7,6 +7,7 @@ nox -s report        the checkpoint x suite table of the latest runs
 nox -s vacuity03     suite 03 against checkpoint 03 with module 03 stubbed: every test must fail
 nox -s milestone     the newest checkpoint learns scikit-learn's digits (>= 95%)
 nox -s bench         speed and memory, as ratios to baselines measured in the same run
+nox -s mutants       planted bugs (mutants/*.toml): each must make its checkpoint fail
 nox -s audit         per module: tests per bug category, coverage, vacuous and misplaced tests
 nox -s lint          ruff, import-linter, actionlint, zizmor
 nox -s selftest      the matrix tool's own tests
@@ -28,15 +29,24 @@ from matrix.audit import run_audit
 from matrix.build import checkpoint_wheel
 from matrix.checkpoint_session import run_checkpoint
 from matrix.gate import run_gate
+from matrix.gate_refusal import refuse_broken_manifest
 from matrix.impl import IMPL_ENV, nox_envdir
 from matrix.layering import importlinter_config
-from matrix.manifest import ManifestError, load_manifest
+from matrix.manifest import REPO_ROOT, ManifestError, load_manifest
+from matrix.mutants import run_mutants
 from matrix.report import write_report
+from matrix.run_identity import ensure_run_id
 from matrix.vacuity import run_vacuity
+
+# Every session of this nox invocation stamps its record with one run id (the report tells
+# this invocation's records from older ones by it).
+ensure_run_id()
 
 try:
     MANIFEST = load_manifest()
 except ManifestError as error:
+    # No session can run, the gate included: an earlier GO must not stand as this tree's verdict.
+    refuse_broken_manifest(REPO_ROOT, os.environ.get(IMPL_ENV), error)
     sys.exit(f"nox: the module manifest is broken: {error}")
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
@@ -75,16 +85,22 @@ for _module in MANIFEST.modules:
 @nox.session(python=False, allow_parallel=False)
 def report(session: nox.Session) -> None:
     """Print the checkpoint x suite table; write reports/matrix.md and reports/matrix.json."""
-    text, green = write_report(MANIFEST)
+    text, failure = write_report(MANIFEST)
     print(text, flush=True)
-    if not green:
-        session.error("at least one checkpoint did not pass (see its row above)")
+    if failure:
+        session.error(failure)
 
 
 @nox.session(python=None)
 def audit(session: nox.Session) -> None:
     """Measured audit per module (categories, coverage, vacuous, misplaced): reports/audit.md."""
     run_audit(session, MANIFEST, PYPROJECT)
+
+
+@nox.session(python=None)
+def mutants(session: nox.Session) -> None:
+    """Each planted bug of mutants/ (`-- 05 08`: those modules') must fail a checkpoint."""
+    run_mutants(session, MANIFEST, PYPROJECT)
 
 
 @nox.session(python=None)

@@ -17,7 +17,8 @@ For every module N of the manifest, in one nox environment, one checkpoint after
 Then misplaced tests (matrix/misplaced.py `find_misplaced`) and the seed audit's integration
 points and named missing tests, each mapped to the module-05 tests that answer it
 (INTEGRATION_POINTS, SEED_MISSING_TESTS: one declarative table each) with their outcomes
-at checkpoint 05.
+at checkpoint 05. Each module's planted bugs caught is read from the last `nox -s mutants`
+(reports/mutants.json, matrix/mutants.py `catch_cells`), marked stale if of another commit.
 
 Everything is written to reports/audit.md and reports/audit.json (atomically) and summarised
 on stdout. The audit fails (non-zero exit) when a module's measurement failed (its row says
@@ -50,6 +51,8 @@ from matrix.build import BuildError, checkpoint_version, checkpoint_wheel
 from matrix.checkpoint_session import ONE_BLAS_THREAD, checkpoint_env
 from matrix.impl import Implementation, ImplError, implementation_from_env
 from matrix.manifest import Manifest
+from matrix.mutants import NOT_RUN as MUTANTS_NOT_RUN
+from matrix.mutants import catch_cells
 from matrix.report import render_terminal
 from matrix.results import REPORTS_DIR
 from matrix.vacuity import VacuityError, check_vacuity
@@ -307,6 +310,8 @@ class Audit:
     python: str = ""
     seconds: float | None = None
     implementation: str = "reference"  # what was built: the reference, or MATRIX_IMPL's folder
+    # Per module number: its planted bugs caught, from `nox -s mutants` (matrix/mutants.py).
+    mutants: dict[int, str] = field(default_factory=dict)
 
 
 def parse_collection(raw: list[dict]) -> list[CollectedTest]:
@@ -455,7 +460,7 @@ def status_cell(module: ModuleAudit) -> str:
 def module_rows(audit: Audit) -> list[list[str]]:
     header = [
         "module", "suite", "tests", "passed/failed/skipped", "line coverage",
-        "branch coverage", "vacuous", "misplaced", "status",
+        "branch coverage", "vacuous", "misplaced", "planted bugs caught", "status",
     ]  # fmt: skip
     rows = [header]
     for m in audit.modules:
@@ -472,6 +477,7 @@ def module_rows(audit: Audit) -> list[list[str]]:
                 branch_cell(m),
                 NONE if m.vacuous is None else str(len(m.vacuous)),
                 str(len(misplaced_in(audit, m))),
+                audit.mutants.get(m.number, MUTANTS_NOT_RUN),
                 status_cell(m),
             ]
         )
@@ -611,7 +617,9 @@ def render_markdown(audit: Audit) -> str:
         "",
         "Suite N at checkpoint N. Coverage: the installed copies of module N's own files "
         "(matrix/modules.toml) under suite N only, lines and branches. Vacuous: tests of suite "
-        "N that do not fail with module N stubbed (must be 0).",
+        "N that do not fail with module N stubbed (must be 0). Planted bugs caught: the "
+        "module's mutants (mutants/NN_*.toml) that made a checkpoint fail in the last `nox -s "
+        "mutants`, which fails on any other; reported here, not failed on.",
         "",
         markdown_table(module_rows(audit)),
         "",
@@ -691,6 +699,7 @@ def audit_document(audit: Audit) -> dict:
                 "coverage": coverage,
                 "vacuous": m.vacuous,
                 "misplaced": [f.text for f in misplaced_in(audit, m)],
+                "planted_bugs_caught": audit.mutants.get(m.number, MUTANTS_NOT_RUN),
             }
         )
     return {
@@ -808,6 +817,7 @@ def run_audit(session: nox.Session, manifest: Manifest, pyproject: dict) -> None
         python=".".join(python.split(".")[:2]),
         seconds=round(time.perf_counter() - started, 1),
         implementation=impl.label,
+        mutants=catch_cells(manifest.root, manifest.numbers),
     )
     text, passed = write_audit(manifest.root, audit)
     print(text, flush=True)

@@ -1,4 +1,5 @@
-"""A pytest plugin the audit loads into a checkpoint's environment: tests, markers, outcomes.
+"""A pytest plugin the audit and the gate load into a checkpoint's environment: tests, markers,
+outcomes, failures.
 
     pytest --collect-only -p audit_plugin --audit-tests=tests.json tests/05_autograd
     pytest -p audit_plugin --audit-outcomes=outcomes.json -n auto tests/05_autograd
@@ -7,11 +8,12 @@
 class's, its module's pytestmark) after the suite's conftest has seen them, so a conftest
 that rejects unmarked tests still does. `--audit-outcomes` writes each test's outcome by node
 id (failed if any phase failed; skipped covers xfail) from the process that reports, which is
-the pytest-xdist controller when workers run the tests.
+the pytest-xdist controller when workers run the tests. `--audit-failures` writes each failed
+test's (or uncollectable file's) message in one line, for the gate to quote.
 
-matrix/audit.py copies this file alone into a temporary folder and puts that folder on
-PYTHONPATH. It must therefore import nothing from matrix/, and the repo root is never put on
-PYTHONPATH: its tinytorch/ source tree would shadow the installed checkpoint.
+matrix/audit.py and matrix/gate_base.py copy this file alone into a temporary folder and put
+that folder on PYTHONPATH. It must therefore import nothing from matrix/, and the repo root is
+never put on PYTHONPATH: its tinytorch/ source tree would shadow the installed checkpoint.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ def pytest_addoption(parser):
     group = parser.getgroup("matrix audit")
     group.addoption("--audit-tests", metavar="PATH", help="write the collected tests as JSON")
     group.addoption("--audit-outcomes", metavar="PATH", help="write the outcomes as JSON")
+    group.addoption(
+        "--audit-failures", metavar="PATH", help="write each failure's one-line message as JSON"
+    )
 
 
 def _is_xdist_worker(config) -> bool:
@@ -51,24 +56,46 @@ def pytest_collection_finish(session):
     _write(path, tests)
 
 
+def _one_line(report) -> str:
+    """What a failure says in one line: pytest's crash message, else the report's last line."""
+    crash = getattr(getattr(report, "longrepr", None), "reprcrash", None)
+    message = getattr(crash, "message", "") or ""
+    if not message:
+        lines = [line for line in report.longreprtext.splitlines() if line.strip()]
+        message = lines[-1] if lines else "no message"
+    return message.strip().splitlines()[0] if message.strip() else "no message"
+
+
 class _Outcomes:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str | None, failures: str | None) -> None:
         self.path = path
+        self.failures_path = failures
         self.outcomes: dict[str, str] = {}
+        self.failures: dict[str, str] = {}
 
     def pytest_runtest_logreport(self, report):
         if report.failed:
             self.outcomes[report.nodeid] = "failed"
+            self.failures.setdefault(report.nodeid, f"{report.when}: {_one_line(report)}")
         elif report.skipped and self.outcomes.get(report.nodeid) != "failed":
             self.outcomes[report.nodeid] = "skipped"
         elif report.when == "call" and report.nodeid not in self.outcomes:
             self.outcomes[report.nodeid] = "passed"
 
+    def pytest_collectreport(self, report):
+        # A file that cannot be imported is a failure of every test it held.
+        if report.failed:
+            self.outcomes[report.nodeid] = "failed"
+            self.failures.setdefault(report.nodeid, f"collection: {_one_line(report)}")
+
     def pytest_sessionfinish(self, session):
-        _write(self.path, self.outcomes)
+        if self.path:
+            _write(self.path, self.outcomes)
+        if self.failures_path:
+            _write(self.failures_path, self.failures)
 
 
 def pytest_configure(config):
-    path = config.getoption("audit_outcomes")
-    if path and not _is_xdist_worker(config):
-        config.pluginmanager.register(_Outcomes(path), "matrix-audit-outcomes")
+    paths = config.getoption("audit_outcomes"), config.getoption("audit_failures")
+    if any(paths) and not _is_xdist_worker(config):
+        config.pluginmanager.register(_Outcomes(*paths), "matrix-audit-outcomes")

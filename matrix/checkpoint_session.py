@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import nox
@@ -36,6 +37,7 @@ from matrix.results import (
     save_run,
     tests_digest,
 )
+from matrix.run_identity import this_run
 
 GUARD_TEST = "tests/test_checkpoint_guard.py"
 # Environment variable that names the checkpoint the guard test must find installed.
@@ -106,6 +108,8 @@ def xdist_workers(session: nox.Session) -> str:
 
 def run_checkpoint(session: nox.Session, manifest: Manifest, number: int, pyproject: dict) -> None:
     root = manifest.root
+    # Before anything can fail: every record says which commit and nox run it comes from.
+    identity = this_run(root)
     python = session.run(
         "python", "-c", "import platform; print(platform.python_version())", silent=True
     ).strip()
@@ -114,6 +118,7 @@ def run_checkpoint(session: nox.Session, manifest: Manifest, number: int, pyproj
         python=".".join(python.split(".")[:2]),
         status="",
         numpy_choice=numpy_choice(session),
+        **asdict(identity),
     )
     try:
         _build_install_test(session, manifest, number, pyproject, run)

@@ -1,14 +1,21 @@
-"""The release gate: `nox -s gate -- --base REF [--impl PATH]` says GO or NO-GO for REF...HEAD.
+"""The release gate: `nox -s gate -- --base REF [--impl PATH] [--accept "KIND: PATTERN"]`.
+
+GO or NO-GO for REF...HEAD:
 
 1. Refuses what it cannot gate honestly: a dirty tree, a REF that is not a commit, an
-   implementation that is not there or lacks a module file a selected checkpoint needs.
+   implementation that is not there or lacks a module file a selected checkpoint needs, an
+   acknowledgement it cannot read.
 2. Selects the checkpoints the changed files reach (matrix/selection.py), the vacuity checks
    of the modules whose code or suite changed, and lint; finds misplaced tests statically.
 3. Runs them all in one `python -m nox -j auto` (checkpoints side by side), its output shown
-   as it comes and kept in <reports>/gate-nox.log.
-4. Reads back only what this run wrote (matrix/gate_outcomes.py), writes the verdict to
-   <reports>/gate.md (reports/ for the reference, reports/impl/<key>/ for another
-   implementation) and prints it. Exit status 0 is GO, 1 is NO-GO.
+   as it comes and kept in <reports>/gate-nox.log, every record stamped with this gate's run id.
+4. Reads back only what this run wrote (matrix/gate_outcomes.py).
+5. Compares the branch's suites with the base's in the environments the run left: inventory,
+   the base's changed tests and guard on the head's code (matrix/gate_base.py), and the
+   changed modules' planted bugs (matrix/gate_mutants.py). Each finding is an item that only
+   a `Gate-Accept:` trailer or --accept clears (matrix/gate_items.py).
+6. Writes the verdict to <reports>/gate.md (reports/ for the reference, reports/impl/<key>/
+   for another implementation) and prints it. Exit status 0 is GO, 1 is NO-GO.
 """
 
 from __future__ import annotations
@@ -24,11 +31,21 @@ from pathlib import Path
 
 from matrix.atomic import write_atomically
 from matrix.changes import GitError, changed_files, require_clean_tree, resolve_commit
-from matrix.checkpoint_session import NUMPY_ENV
+from matrix.checkpoint_session import NUMPY_ENV, implementation_options
+from matrix.gate_base import HeadEnvironments, compare_with_base, extract_base
+from matrix.gate_items import (
+    ACCEPT_FLAG,
+    TRAILER,
+    AcknowledgementError,
+    acknowledgements_in_commits,
+    parse_acknowledgement,
+)
+from matrix.gate_mutants import compare_mutants
 from matrix.gate_outcomes import (
     Freshness,
     checkpoint_outcome,
     lint_outcome,
+    skip_items,
     vacuity_outcome,
 )
 from matrix.gate_report import (
@@ -39,17 +56,19 @@ from matrix.gate_report import (
     GateResult,
     render,
 )
-from matrix.impl import IMPL_ENV, Implementation, ImplError, resolve_implementation
-from matrix.manifest import Manifest
+from matrix.impl import IMPL_ENV, Implementation, ImplError, nox_envdir, resolve_implementation
+from matrix.manifest import Manifest, ManifestError, load_manifest
 from matrix.misplaced import confirm, find_misplaced, latest_junit
 from matrix.results import JUNIT_DIR, REPORTS_ENV, reports_dir_for, run_key
+from matrix.run_identity import RUN_ID_ENV
 from matrix.selection import Selection, select_checkpoints
 
 PROG = "nox -s gate --"
-USAGE = "nox -s gate -- --base REF [--impl PATH]"
+USAGE = 'nox -s gate -- --base REF [--impl PATH] [--accept "KIND: PATTERN" ...]'
 GATE_REPORT = "gate.md"
 NOX_LOG = "gate-nox.log"
 NOX_RESULTS = "gate-nox.json"
+GATE_WORK = Path("build/gate/work")
 PROVISIONAL = (
     "## Gate: NO-GO\n\n**Why NO-GO**\n\n"
     "- the gate has not finished (it is running, or it crashed or was interrupted); "
@@ -73,6 +92,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--impl",
         default=None,
         help=f"test this tinytorch instead of the reference (default: ${IMPL_ENV})",
+    )
+    parser.add_argument(
+        ACCEPT_FLAG,
+        action="append",
+        default=[],
+        metavar="KIND: PATTERN",
+        help=f"accept findings as a {TRAILER} trailer would (matrix/gate_items.py)",
     )
     return parser.parse_args(argv)
 
@@ -108,7 +134,7 @@ def run_nox(root: Path, sessions: list[str], env: dict[str, str], reports: Path)
     return NoxRun(exit_code, ended)
 
 
-def run_gate(manifest: Manifest, argv: list[str], runner=run_nox) -> int:
+def run_gate(manifest: Manifest, argv: list[str], runner=run_nox, base_check=None) -> int:
     """Gate, write and print the report; 0 for GO, 1 for NO-GO."""
     result = GateResult()
     raw_impl = os.environ.get(IMPL_ENV)
@@ -125,8 +151,8 @@ def run_gate(manifest: Manifest, argv: list[str], runner=run_nox) -> int:
         # What was asked for, until it resolves: a report must not say "reference" for it.
         result.implementation = raw_impl or result.implementation
         try:
-            _gate(manifest, args.base, raw_impl, result, runner)
-        except (GitError, ImplError) as error:
+            _gate(manifest, args, raw_impl, result, runner, base_check or check_against_base)
+        except (GitError, ImplError, AcknowledgementError) as error:
             result.problems.append(str(error))
     text = render(result)
     write_atomically(reports / GATE_REPORT, text)
@@ -135,16 +161,27 @@ def run_gate(manifest: Manifest, argv: list[str], runner=run_nox) -> int:
     return 0 if result.verdict == GO else 1
 
 
-def _gate(manifest: Manifest, base: str, raw_impl: str | None, result: GateResult, runner) -> None:
+def _gate(
+    manifest: Manifest,
+    args: argparse.Namespace,
+    raw_impl: str | None,
+    result: GateResult,
+    runner,
+    base_check,
+) -> None:
     root = manifest.root
     impl = resolve_implementation(manifest, raw_impl)
     result.implementation = impl.label
     result.implementation_digest = impl.digest(manifest)
     require_clean_tree(root)
-    result.base = base
-    result.base_commit = resolve_commit(root, base)
+    result.base = args.base
+    result.base_commit = resolve_commit(root, args.base)
     result.head_commit = resolve_commit(root, "HEAD")
-    selection = select_checkpoints(manifest, changed_files(root, result.base_commit))
+    result.acknowledgements = acknowledgements_in_commits(root, result.base_commit) + [
+        parse_acknowledgement(text, ACCEPT_FLAG) for text in args.accept
+    ]
+    changed = changed_files(root, result.base_commit)
+    selection = select_checkpoints(manifest, changed)
     result.selection = selection
     result.misplaced, result.unparsable = find_misplaced(manifest)
     if selection.checkpoints:
@@ -157,10 +194,48 @@ def _gate(manifest: Manifest, base: str, raw_impl: str | None, result: GateResul
             return
     reports_dir = reports_dir_for(raw_impl)
     started = time.time()
-    nox = runner(
-        root, sessions_to_run(selection), _nox_env(impl, root / reports_dir), root / reports_dir
+    env = _nox_env(impl, root / reports_dir, result.run_id)
+    nox = runner(root, sessions_to_run(selection), env, root / reports_dir)
+    files = Freshness(root, reports_dir, started, result.run_id, result.head_commit)
+    _collect(manifest, selection, result, nox, files)
+    base_check(manifest, impl, selection, changed, result)
+
+
+def check_against_base(
+    manifest: Manifest,
+    impl: Implementation,
+    selection: Selection,
+    changed: list[str],
+    result: GateResult,
+) -> None:
+    """What the branch did to the suites, judged from the base's side (matrix/gate_base.py)."""
+    root = manifest.root
+    base_tree = extract_base(root, result.base_commit)
+    try:
+        base_manifest = load_manifest(base_tree)
+    except ManifestError as error:
+        result.problems.append(
+            f"the base's manifest does not load ({error}), so the branch's suites cannot be "
+            "compared with the base's; gate against a base whose manifest loads"
+        )
+        return
+    head = HeadEnvironments(
+        root=root,
+        envdir=nox_envdir(None if impl.reference else str(impl.pointed_at)),
+        manifest=manifest,
+        impl=impl,
+        options=tuple(implementation_options(impl)),
+        work=root / GATE_WORK / impl.build_subfolder,
     )
-    _collect(manifest, selection, result, nox, Freshness(root, reports_dir, started))
+    workers = os.cpu_count() or 2
+    suites = compare_with_base(
+        head, base_tree, base_manifest, selection.checkpoints, changed, workers
+    )
+    planted = compare_mutants(head, base_tree, base_manifest, selection.changed_modules, workers)
+    for findings in (suites, planted):
+        result.items += findings.items
+        result.problems += findings.problems
+        result.against_base += findings.done
 
 
 def _nothing_ran(result: GateResult, selection: Selection, why: str) -> None:
@@ -179,14 +254,16 @@ def sessions_to_run(selection: Selection) -> list[str]:
     return [*checkpoints, *vacuity, "lint"]
 
 
-def _nox_env(impl: Implementation, reports: Path) -> dict[str, str]:
+def _nox_env(impl: Implementation, reports: Path, run_id: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key != IMPL_ENV}
     if not impl.reference:
         # What was pointed at, not where it was read from: the sessions resolve it the same
         # way (a course checkout's sources, not their export) and key their records by it.
         env[IMPL_ENV] = str(impl.pointed_at)
-    # Stated, not recomputed by the child: the gate reads back exactly where nox wrote.
+    # Stated, not recomputed by the child: the gate reads back exactly where nox wrote, and
+    # only records stamped with this run's id.
     env[REPORTS_ENV] = str(reports)
+    env[RUN_ID_ENV] = run_id
     return env
 
 
@@ -213,6 +290,7 @@ def _collect(
     this_run = {
         number: files.fresh(Path(JUNIT_DIR.name) / f"{keys[number]}.xml") for number in keys
     }
+    result.items += skip_items({number: this_run[number] for number in selection.checkpoints})
     older = latest_junit(junit_dir)
     result.misplaced = confirm(result.misplaced, lambda number: this_run[number] or older(number))
     everything_passed = not result.blockers()

@@ -1,9 +1,11 @@
 """Read back what the gate's nox run left behind: run records, JUnit XML, vacuity verdicts.
 
-Only files written by this gate run count (modified after it started): a record left by an
-earlier run says nothing about these commits, so a checkpoint without a fresh one is a
-blocker ("no record"), never a pass. A record must also name the implementation the gate
-was asked to test, and nox must agree with it about how the session ended.
+Only what this gate run wrote counts: a run record must carry the gate's run id and the gated
+commit (matrix/run_identity.py), other files must have been written after the gate started. A
+record left by an earlier run says nothing about these commits, so a checkpoint without a
+fresh one is a blocker ("no record", "stale record"), never a pass. A record must also name
+the implementation the gate was asked to test, and nox must agree with it about how the
+session ended.
 """
 
 from __future__ import annotations
@@ -11,8 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from matrix.gate_items import SKIPPED, Item
 from matrix.gate_report import NOT_RUN, CheckOutcome, CheckpointOutcome
-from matrix.results import JUNIT_DIR, PASSED, RUNS_DIR, SuiteCount, load_run, tests_failing
+from matrix.results import (
+    JUNIT_DIR,
+    PASSED,
+    RUNS_DIR,
+    SuiteCount,
+    course_tests_skipped,
+    load_run,
+    tests_failing,
+)
+from matrix.run_identity import short_commit
 from matrix.vacuity import UNJUDGED_PREFIX, VACUITY_DIR, VACUOUS_PREFIX
 
 # nox's word for a session that succeeded (its --report JSON).
@@ -28,6 +40,9 @@ class Freshness:
     root: Path
     reports_dir: Path
     started: float
+    # The run id the gate gave its nox run, and the commit it gated: what a record must carry.
+    run_id: str
+    commit: str
 
     def path(self, relative: Path | str) -> Path:
         return self.root / self.reports_dir / relative
@@ -50,6 +65,13 @@ def checkpoint_outcome(
             f"module{number:02d} left no run record this time (nox: {nox_result or NOT_RUN})",
         )
     run = load_run(record)
+    if (run.run_id, run.commit) != (files.run_id, files.commit):
+        return CheckpointOutcome(
+            number,
+            "stale record",
+            f"the record is of {run.identity.describe()}, not of this gate's run "
+            f"{files.run_id} on commit {short_commit(files.commit)}",
+        )
     total = SuiteCount()
     for count in run.suites.values():
         total.passed += count.passed
@@ -102,3 +124,17 @@ def lint_outcome(nox_result: str | None, log: Path) -> CheckOutcome:
     if nox_result == NOX_SUCCESS:
         return CheckOutcome("lint", PASSED)
     return CheckOutcome("lint", nox_result or NOT_RUN, f"its output is in {log}")
+
+
+def skip_items(junits: dict[int, Path | None]) -> list[Item]:
+    """One item per skip reason met in this run's checkpoints: a skipped test proves nothing."""
+    by_reason: dict[str, list[tuple[int, str]]] = {}
+    for number, junit in sorted(junits.items()):
+        for test, reason in course_tests_skipped(junit) if junit else ():
+            by_reason.setdefault(reason, []).append((number, test))
+    items = []
+    for reason, where in by_reason.items():
+        numbers = ", ".join(sorted({f"{number:02d}" for number, _ in where}))
+        detail = f"{len(where)} test(s) at checkpoint(s) {numbers}, e.g. `{where[0][1]}`"
+        items.append(Item(SKIPPED, reason, detail))
+    return items

@@ -10,10 +10,13 @@ what was skipped and why.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
+from matrix.gate_items import Acknowledgement, Item, split_acknowledged
 from matrix.misplaced import Misplaced
 from matrix.results import PASSED, SuiteCount
+from matrix.run_identity import RUN_ID_CHARS, utc_now
 from matrix.selection import Selection
 
 GO = "GO"
@@ -22,7 +25,7 @@ NOT_RUN = "not run"
 # How much of a long list a PR comment shows before "and N more".
 SHOWN_FILES = 3
 SHOWN_FAILURES = 5
-SHOWN_VACUOUS = 10
+SHOWN_LISTED = 10
 
 
 @dataclass
@@ -46,6 +49,9 @@ class CheckOutcome:
 
 @dataclass
 class GateResult:
+    # This gate run: the id its nox run stamps on every record, and when it started.
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:RUN_ID_CHARS])
+    started: str = field(default_factory=utc_now)
     base: str = ""
     base_commit: str = ""
     head_commit: str = ""
@@ -58,6 +64,14 @@ class GateResult:
     unparsable: list[str] = field(default_factory=list)
     # What kept the gate from running (bad input) or from trusting what ran (nox broke).
     problems: list[str] = field(default_factory=list)
+    # What the branch did to the suites' strength (matrix/gate_items.py), and what the branch's
+    # commits or --accept say about it; what was done to find out.
+    items: list[Item] = field(default_factory=list)
+    acknowledgements: list[Acknowledgement] = field(default_factory=list)
+    against_base: list[str] = field(default_factory=list)
+
+    def open_items(self) -> list[Item]:
+        return split_acknowledged(self.items, self.acknowledgements)[0]
 
     def blockers(self) -> list[str]:
         reasons = list(self.problems)
@@ -70,6 +84,14 @@ class GateResult:
             if check.status != PASSED:
                 reasons.append(f"{check.name}: {_check_status(check)}")
         reasons += [f"misplaced test: {finding.describe()}" for finding in self.misplaced]
+        by_kind: dict[str, list[Item]] = {}
+        for item in self.open_items():
+            by_kind.setdefault(item.kind, []).append(item)
+        for kind, items in by_kind.items():
+            subjects = [item.subject for item in items]
+            reasons.append(
+                f"{kind}: {len(items)} not acknowledged: {_some(subjects, SHOWN_FAILURES, True)}"
+            )
         return reasons
 
     @property
@@ -126,7 +148,7 @@ def render(result: GateResult) -> str:
     else:
         lines += ["Every selected checkpoint and every check passed.", ""]
     if result.selection is not None:
-        lines += _checkpoint_section(result) + _check_section(result)
+        lines += _checkpoint_section(result) + _check_section(result) + _base_section(result)
         lines += _misplaced_section(result) + _changes_section(result.selection)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -135,11 +157,12 @@ def _header(result: GateResult) -> str:
     implementation = f"implementation: {result.implementation}"
     if result.implementation_digest:
         implementation += f" (module files sha256 `{result.implementation_digest}`)"
+    run = f"gate run `{result.run_id}`, started {result.started}"
     if not result.base_commit:
-        return implementation
+        return f"{implementation}; {run}"
     return (
         f"`{result.base}` (`{result.base_commit[:12]}`) ... HEAD (`{result.head_commit[:12]}`); "
-        + implementation
+        + f"{implementation}; {run}"
     )
 
 
@@ -182,9 +205,7 @@ def _check_section(result: GateResult) -> list[str]:
     vacuous = [check for check in result.checks if check.vacuous]
     for check in vacuous:
         names = [f"- `{name}`" for name in check.vacuous]
-        if len(names) > SHOWN_VACUOUS:
-            summary = f"{check.name}: {len(names)} vacuous tests"
-            names = ["<details>", f"<summary>{summary}</summary>", "", *names, "</details>"]
+        names = _maybe_folded(names, f"{check.name}: {len(names)} vacuous tests")
         lines += [
             f"Vacuous in {check.name} (not failing with the module stubbed, or not collected):",
             "",
@@ -200,6 +221,40 @@ def _check_section(result: GateResult) -> list[str]:
             "",
         ]
     return lines
+
+
+def _base_section(result: GateResult) -> list[str]:
+    if not (result.against_base or result.items or result.acknowledgements):
+        return []  # the gate stopped before comparing
+    lines = ["### Against the base", ""] + [f"- {line}" for line in result.against_base]
+    open_items, covered = split_acknowledged(result.items, result.acknowledgements)
+    if not result.items:
+        lines.append("- nothing found that weakens the suites")
+    lines.append("")
+    if open_items:
+        lines += [
+            "Not acknowledged (each is NO-GO until a commit of the branch carries "
+            "`Gate-Accept: KIND: PATTERN`, see matrix/gate_items.py):",
+            "",
+        ]
+        entries = [f"- {item.describe()}" for item in open_items]
+        lines += [*_maybe_folded(entries, f"{len(entries)} items"), ""]
+    if covered:
+        lines += ["Acknowledged:", ""]
+        entries = [f"- {item.describe()}, accepted by {ack.describe()}" for item, ack in covered]
+        lines += [*_maybe_folded(entries, f"{len(entries)} acknowledged items"), ""]
+    unused = [ack for ack in result.acknowledgements if not any(ack is a for _, a in covered)]
+    if unused:
+        lines += ["Acknowledgements that matched nothing: "]
+        lines += [", ".join(ack.describe() for ack in unused), ""]
+    return lines
+
+
+def _maybe_folded(entries: list[str], summary: str) -> list[str]:
+    """A long list folded under its summary, so the verdict stays on a PR comment's first screen."""
+    if len(entries) <= SHOWN_LISTED:
+        return entries
+    return ["<details>", f"<summary>{summary}</summary>", "", *entries, "</details>"]
 
 
 def _misplaced_section(result: GateResult) -> list[str]:

@@ -2,15 +2,18 @@
 
 A cell reads `passed/failed/skipped seconds`. Every checkpoint of the manifest gets a row:
 one that never ran says "not run", one that broke says how (build failed, install failed,
-crashed, timed out), so nothing silently drops out of the table. The same table is printed,
-written as Markdown (for GitHub's step summary) and as JSON.
+crashed, timed out), so nothing silently drops out of the table. A record of another commit,
+or of an earlier nox run than the one reporting, keeps its row but is marked stale and counts
+for nothing: neither in the totals nor in the verdict. The same table is printed, written as
+Markdown (for GitHub's step summary) and as JSON.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from matrix.atomic import write_atomically
 from matrix.manifest import Manifest
@@ -19,15 +22,43 @@ from matrix.results import (
     NOT_RUN,
     PASSED,
     REPORTS_DIR,
+    STALE,
     CheckpointRun,
     ExtrasCount,
     SuiteCount,
     load_runs,
 )
+from matrix.run_identity import RunIdentity, current_run_id, repo_commit, short_commit
 
 MARKDOWN_PATH = REPORTS_DIR / "matrix.md"
 JSON_PATH = REPORTS_DIR / "matrix.json"
 NOT_IN_CHECKPOINT = "-"
+
+
+@dataclass(frozen=True)
+class Current:
+    """What a record must match to count: the commit the repository is at now and, when this
+    report runs in a nox invocation that also wrote records (`nox`), that invocation's run id
+    ("": a report run on its own takes records of any run of this commit)."""
+
+    commit: str
+    run_id: str
+
+    def why_stale(self, run: CheckpointRun) -> str:
+        """Why a record does not count; "" when it does (and for a 'not run' row)."""
+        if run.status == NOT_RUN:
+            return ""
+        if run.commit != self.commit:
+            return f"not the current commit {short_commit(self.commit)}"
+        if self.run_id and run.run_id != self.run_id:
+            return f"not this nox run ({self.run_id})"
+        return ""
+
+
+def current_for(root: Path, runs: list[CheckpointRun]) -> Current:
+    run_id = current_run_id()
+    this_invocation_wrote = bool(run_id) and any(run.run_id == run_id for run in runs)
+    return Current(repo_commit(root), run_id if this_invocation_wrote else "")
 
 
 def matrix_rows(manifest: Manifest, runs: list[CheckpointRun]) -> list[CheckpointRun]:
@@ -53,17 +84,21 @@ def seconds(value: float | None) -> str:
     return NOT_IN_CHECKPOINT if value is None else f"{value:.1f}s"
 
 
-def status_text(run: CheckpointRun) -> str:
-    """The status, its detail, and every test file that could not be collected."""
+def status_text(run: CheckpointRun, current: Current) -> str:
+    """The status, its detail, and every test file that could not be collected; a stale
+    record's status is prefixed with where it comes from."""
     parts = [run.detail] if run.detail else []
     parts += [
         f"{file} could not be collected ({lost} tests lost)"
         for file, lost in run.uncollectable.items()
     ]
-    return run.status if not parts else f"{run.status}: {'; '.join(parts)}"
+    text = run.status if not parts else f"{run.status}: {'; '.join(parts)}"
+    if current.why_stale(run):
+        return f"{STALE} ({run.identity.describe()}): {text}"
+    return text
 
 
-def table(manifest: Manifest, rows: list[CheckpointRun]) -> list[list[str]]:
+def table(manifest: Manifest, rows: list[CheckpointRun], current: Current) -> list[list[str]]:
     header = ["checkpoint", "python", "numpy", "status", "install", "tests"]
     header += [*suite_columns(manifest), "extras"]
     body = [
@@ -71,7 +106,7 @@ def table(manifest: Manifest, rows: list[CheckpointRun]) -> list[list[str]]:
             f"{run.checkpoint:02d}",
             run.python or NOT_IN_CHECKPOINT,
             run.numpy or NOT_IN_CHECKPOINT,
-            status_text(run),
+            status_text(run, current),
             seconds(run.install_seconds),
             seconds(run.test_seconds),
         ]
@@ -95,12 +130,33 @@ def totals(rows: list[CheckpointRun]) -> tuple[SuiteCount, ExtrasCount]:
     return total, extras
 
 
-def closing_line(rows: list[CheckpointRun]) -> str:
-    total, extras = totals(rows)
+def closing_line(rows: list[CheckpointRun], current: Current) -> str:
+    """The totals of the current rows; stale rows are only counted as such."""
+    total, extras = totals([run for run in rows if not current.why_stale(run)])
+    stale = sum(1 for run in rows if current.why_stale(run))
     return (
         f"matrix: {total.passed} passed, {total.failed} failed, {total.skipped} skipped "
         f"(course API); extras: {extras}"
+        + (f"; {STALE} rows not counted: {stale}" if stale else "")
     )
+
+
+def run_lines(rows: list[CheckpointRun], current: Current) -> list[str]:
+    """One line per run the rows come from: its commit, run id and start, its checkpoints,
+    and why it is stale if it is."""
+    runs: dict[RunIdentity, list[CheckpointRun]] = {}
+    for run in rows:
+        if run.status != NOT_RUN:
+            runs.setdefault(run.identity, []).append(run)
+    lines = []
+    for identity, members in runs.items():
+        numbers = ", ".join(f"{run.checkpoint:02d}" for run in members)
+        why = current.why_stale(members[0])
+        lines.append(
+            f"{'checkpoints' if len(members) > 1 else 'checkpoint'} {numbers}: "
+            f"{identity.describe()}" + (f" ({STALE}: {why})" if why else "")
+        )
+    return lines
 
 
 def implementation_line(rows: list[CheckpointRun]) -> str:
@@ -136,32 +192,61 @@ def render_terminal(cells: list[list[str]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def render_markdown(cells: list[list[str]], rows: list[CheckpointRun]) -> str:
+def render_markdown(cells: list[list[str]], rows: list[CheckpointRun], current: Current) -> str:
     lines = ["| " + " | ".join(cells[0]) + " |", "|" + "---|" * len(cells[0])]
     lines += ["| " + " | ".join(row) + " |" for row in cells[1:]]
+    runs = "".join(f"- {line}\n" for line in run_lines(rows, current))
     return (
         f"## Checkpoint matrix\n\n{implementation_line(rows)}\n\n"
         "Each suite cell counts the course-API tests, `passed/failed/skipped seconds`; `-` "
         "means the suite is not part of that checkpoint. `extras` counts the tests of the "
-        "reference's extras (API.md, Two tiers): a missing extra never fails a checkpoint.\n\n"
+        "reference's extras (API.md, Two tiers): a missing extra never fails a checkpoint. "
+        f"A `{STALE}` row is a record of another commit, or of an earlier nox run than this "
+        "report's: shown, never counted.\n\n"
         + "\n".join(lines)
-        + f"\n\n{closing_line(rows)}\n"
+        + "\n\n"
+        + (f"{runs}\n" if runs else "")
+        + f"{closing_line(rows, current)}\n"
     )
 
 
-def write_report(manifest: Manifest) -> tuple[str, bool]:
-    """Write the Markdown and JSON reports; return the terminal text and whether all ran green."""
+def verdict(rows: list[CheckpointRun], current: Current, manifest: Manifest) -> str:
+    """Why the report session fails ("" if it passes): a current row that did not pass, or no
+    current row at all (a table of stale or missing runs proves nothing about this commit)."""
+    counted = [run for run in rows if run.status != NOT_RUN and not current.why_stale(run)]
+    if not counted:
+        first, last = manifest.numbers[0], manifest.numbers[-1]
+        return (
+            f"no current run record (commit {short_commit(current.commit)}"
+            + (f", nox run {current.run_id}" if current.run_id else "")
+            + f"): run `nox -s moduleNN` for one checkpoint (module{first:02d}..module"
+            f"{last:02d}), or `nox` for all of them and this report"
+        )
+    if any(run.status != PASSED for run in counted):
+        return "at least one checkpoint did not pass (see its row above)"
+    return ""
+
+
+def write_report(manifest: Manifest) -> tuple[str, str]:
+    """Write the Markdown and JSON reports; return the terminal text and why the report
+    fails ("" when every current row passed)."""
     root = manifest.root
-    rows = matrix_rows(manifest, load_runs(root))
-    cells = table(manifest, rows)
-    markdown = render_markdown(cells, rows)
+    runs = load_runs(root)
+    current = current_for(root, runs)
+    rows = matrix_rows(manifest, runs)
+    cells = table(manifest, rows, current)
+    markdown = render_markdown(cells, rows, current)
     write_atomically(root / MARKDOWN_PATH, markdown)
-    document = {"suites": suite_columns(manifest), "rows": [asdict(run) for run in rows]}
+    document = {
+        "current": asdict(current),
+        "suites": suite_columns(manifest),
+        "rows": [{**asdict(run), STALE: bool(current.why_stale(run))} for run in rows],
+    }
     write_atomically(root / JSON_PATH, json.dumps(document, indent=2) + "\n")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as step_summary:
             step_summary.write(markdown)
-    green = all(run.status in (PASSED, NOT_RUN) for run in rows)
-    terminal = [render_terminal(cells), implementation_line(rows), closing_line(rows)]
-    return "\n".join(terminal), green
+    terminal = [render_terminal(cells), *run_lines(rows, current)]
+    terminal += [implementation_line(rows), closing_line(rows, current)]
+    return "\n".join(terminal), verdict(rows, current, manifest)

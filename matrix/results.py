@@ -17,6 +17,7 @@ from pathlib import Path
 
 from matrix.atomic import write_atomically
 from matrix.impl import IMPL_ENV, implementation_key, is_reference
+from matrix.run_identity import RunIdentity
 
 REPORTS_ENV = "MATRIX_REPORTS_DIR"
 
@@ -53,6 +54,8 @@ CRASHED = "crashed"
 TIMED_OUT = "timed out"
 NO_TESTS = "no tests"
 NOT_RUN = "not run"
+# A record of another commit, or of an earlier nox run than the one reporting: shown, not counted.
+STALE = "stale"
 # tests/conftest.py: the JUnit property that marks a test of an extra, and the start of the
 # skip reason of one whose extra the implementation lacks (tests/support/reference_extras.py).
 TIER_PROPERTY = "tier"
@@ -118,10 +121,18 @@ class CheckpointRun:
     # ("at least N" from its source when no run of these tests says: lost_tests).
     uncollectable: dict[str, str] = field(default_factory=dict)
     tests_digest: str = ""
+    # Where and when the run happened (matrix/run_identity.py); "" in records older than that.
+    commit: str = ""
+    run_id: str = ""
+    started: str = ""
 
     @property
     def key(self) -> str:
         return run_key(self.checkpoint, self.python, self.numpy_choice)
+
+    @property
+    def identity(self) -> RunIdentity:
+        return RunIdentity(self.commit, self.run_id, self.started)
 
 
 def run_key(checkpoint: int, python: str, numpy_choice: str = "latest") -> str:
@@ -177,6 +188,20 @@ def tests_not_failing(path: Path) -> list[str]:
         for case in ElementTree.parse(path).getroot().iter("testcase")
         if not (case.findall("failure") or case.findall("error"))
     ]
+
+
+def course_tests_skipped(path: Path) -> list[tuple[str, str]]:
+    """The course-API tests of a JUnit XML file that skipped or xfailed, as (class::name, reason).
+
+    A test of an extra that the implementation lacks ("extra missing: ...") is not one of them:
+    that skip is how the matrix reports a missing extra."""
+    skipped = []
+    for case in ElementTree.parse(path).getroot().iter("testcase"):
+        skip = case.find("skipped")
+        if skip is not None and _tier(case) != "extra":
+            reason = (skip.get("message") or skip.get("type") or "no reason").strip()
+            skipped.append((f"{case.get('classname')}::{case.get('name')}", reason))
+    return skipped
 
 
 def tests_failing(path: Path) -> list[str]:

@@ -3,7 +3,8 @@
 A checkpoint holds modules 01..N and runs suites 01..N, so a change to module K's files or to
 suite K reaches checkpoint K and every later one. Whatever every checkpoint is built or run
 with (the skeleton, pyproject.toml, the matrix tool, the noxfile, CI, the guard test and
-anything else directly in tests/) reaches all of them. Anything else (README.md, bench/,
+anything else directly in tests/) reaches all of them. A module's planted bugs
+(mutants/NN_slug.toml) reach its checkpoint, like its suite. Anything else (README.md, bench/,
 milestone/) reaches none. When in doubt (a package file the manifest does not list, say a
 deleted module's), the answer is all: running too much costs minutes, too little a release.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from matrix.manifest import PACKAGE_DIR, TEST_FOLDER_PATTERN, TESTS_DIR, Manifest
+from matrix.mutant_catalog import CATALOG_DIR
 
 # Paths (a file, or a folder ending in "/") that every checkpoint is built or run with.
 EVERY_CHECKPOINT = {
@@ -93,4 +95,12 @@ def classify(manifest: Manifest, path: str) -> Change:
         return Change(path, first, f"a test folder no module lists ({parts[1]}; deleted?)")
     if parts[0] == TESTS_DIR:
         return Change(path, first, "tests/ outside the suite folders (guard, shared config)")
+    if parts[0] == CATALOG_DIR.name:
+        # The gate runs a module's planted bugs at its checkpoints, whose runs it needs.
+        for module in manifest.modules:
+            if parts[-1] == f"{module.suite}.toml":
+                return Change(
+                    path, module.number, f"planted bugs of module {module.label}", module.number
+                )
+        return Change(path, first, "a catalog of planted bugs no module lists (deleted?)")
     return Change(path, None, "not package code, a suite or the matrix tool")

@@ -13,6 +13,7 @@ from matrix.tests.repo_helpers import (
     BETA_MODULE,
     BETA_SOURCE,
     BETA_TEST,
+    FAKE_CATALOG,
     make_repository,
     write_files,
 )
@@ -93,6 +94,7 @@ def fake_repo_for_gate(fake_repo_with_tools: Path) -> Path:
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(REPO_ROOT / path, root / path)
     (root / "tests/02_beta/test_beta.py").write_text(BETA_TEST)
+    write_files(root, FAKE_CATALOG)
     return make_repository(root)
 
 

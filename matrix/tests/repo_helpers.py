@@ -20,6 +20,19 @@ ALPHA_TEST = (
     "from tinytorch.core.alpha import alpha\n\n\ndef test_alpha():\n    assert alpha() == 1\n"
 )
 BETA_TEST = "from tinytorch.core.beta import beta\n\n\ndef test_beta():\n    assert beta() == 2\n"
+# The fake modules' planted bugs (matrix/mutant_catalog.py), each caught by its own suite.
+FAKE_CATALOG = {
+    "mutants/01_alpha.toml": (
+        '[[mutant]]\nid = "alpha-off-by-one"\nfile = "tinytorch/core/alpha.py"\n'
+        'category = "typical"\nfind = "ALPHA = 1"\nreplace = "ALPHA = 2"\n'
+        'why = "the constant is wrong"\n'
+    ),
+    "mutants/02_beta.toml": (
+        '[[mutant]]\nid = "beta-forgets-the-one"\nfile = "tinytorch/core/beta.py"\n'
+        'category = "typical"\nfind = "return alpha() + 1"\nreplace = "return alpha()"\n'
+        'why = "the increment is lost"\n'
+    ),
+}
 # Commits made by the tests, whoever runs them: no global git identity needed.
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "matrix selftest",
@@ -106,6 +119,15 @@ MODULE_09 = {
             assert flatten(images).data.shape == (2, 12)
             assert flatten(images).data[1, 0] == 12.0
         """,
+    "mutants/09_spatial.toml": """\
+    [[mutant]]
+    id = "flatten-drops-the-batch-axis"
+    file = "tinytorch/core/spatial.py"
+    category = "typical"
+    find = "reshape(images.data.shape[0], -1)"
+    replace = "reshape(-1)"
+    why = "flattening everything, batch axis included"
+    """,
 }
 MODULE_09_ENTRY = """
 [[module]]

@@ -113,12 +113,12 @@ def hand_made_audit():
 def test_markdown_tables_from_hand_made_measurements():
     lines = render_markdown(hand_made_audit()).splitlines()
     assert (
-        "| 01 Tensor | tests/01_tensor | 3 | 2/0/1 | 90.0% (9/10) | 75.0% (3/4) | 0 | 0 | ok |"
-        in lines
-    )
+        "| 01 Tensor | tests/01_tensor | 3 | 2/0/1 | 90.0% (9/10) | 75.0% (3/4) | 0 | 0 "
+        "| not run (nox -s mutants) | ok |"
+    ) in lines
     assert (
         "| 05 Autograd | tests/05_autograd | 3 | 2/1/0 | 90.0% (45/50) | 50.0% (10/20) | 1 | 1 "
-        "| vacuous |"
+        "| not run (nox -s mutants) | vacuous |"
     ) in lines
     # Bug-category matrix: gradient 1 in 01 and 2 in 05; inplace 0 and 2; "any" 1 and 3.
     assert "| category | seed priority | seed coverage | 01 | 05 | all |" in lines
@@ -194,6 +194,22 @@ def test_json_holds_the_same_data(tmp_path):
     assert "audit problem: module 05: 1 vacuous test(s) in tests/05_autograd" in text
 
 
+def test_planted_bugs_caught_per_module(tmp_path):
+    audit = hand_made_audit()
+    audit.mutants = {1: "11/12 (1 survived)", 5: "3/3, stale: of commit 0123456789ab"}
+    write_audit(tmp_path, audit)
+    lines = (tmp_path / "reports/audit.md").read_text().splitlines()
+    assert any(line.endswith("| misplaced | planted bugs caught | status |") for line in lines)
+    assert any(line.endswith("| 0 | 0 | 11/12 (1 survived) | ok |") for line in lines)
+    assert any(line.endswith("| 3/3, stale: of commit 0123456789ab | vacuous |") for line in lines)
+    document = json.loads((tmp_path / "reports/audit.json").read_text())
+    assert [m["planted_bugs_caught"] for m in document["modules"]] == [
+        "11/12 (1 survived)",
+        "3/3, stale: of commit 0123456789ab",
+    ]
+    assert problems(audit) == problems(hand_made_audit()), "reported, not failed on"
+
+
 def test_green_audit_passes(tmp_path):
     audit = Audit([tensor_module()], CATEGORIES, "stub")
     text, passed = write_audit(tmp_path, audit)
@@ -217,7 +233,10 @@ def test_module_whose_coverage_failed_is_a_failed_row_and_fails_the_audit(tmp_pa
     text, passed = write_audit(tmp_path, audit)
     assert passed is False
     lines = (tmp_path / "reports/audit.md").read_text().splitlines()
-    row = f"| 02 Activations | tests/02_activations | 1 | - | - | - | - | 0 | FAILED: {why} |"
+    row = (
+        "| 02 Activations | tests/02_activations | 1 | - | - | - | - | 0 "
+        f"| not run (nox -s mutants) | FAILED: {why} |"
+    )
     assert row in lines
     assert "- **Modules measured**: 1 of 2 (1 FAILED: 02)" in lines
     assert f"- module 02: measurement FAILED: {why}" in lines
@@ -398,6 +417,12 @@ def test_nox_audit_measures_the_fake_repo(fake_repo_with_tools):
     root = fake_repo_with_tools
     (root / "tests/01_alpha/test_alpha.py").write_text(SUITE)
     (root / "tests/01_alpha/test_other.py").write_text(VACUOUS)
+    # The last `nox -s mutants` (of this tree: it is in no git repository, nor was that run).
+    caught = {"module": 1, "category": "typical", "outcome": "caught later", "seconds": 1.0}
+    (root / "reports").mkdir()
+    (root / "reports/mutants.json").write_text(
+        json.dumps({"commit": "", "results": [{**caught, "id": "01:a", "caught_by": "t"}]})
+    )
     run = subprocess.run(
         [sys.executable, "-m", "nox", "-s", "audit"],
         cwd=root, capture_output=True, text=True, check=False,
@@ -406,17 +431,23 @@ def test_nox_audit_measures_the_fake_repo(fake_repo_with_tools):
     lines = (root / "reports/audit.md").read_text().splitlines()
     # alpha.py is three statements, all executed; it has no branches.
     assert (
-        "| 01 Alpha | tests/01_alpha | 2 | 2/0/0 | 100.0% (3/3) | n/a (0 of 0) | 1 | 0 | vacuous |"
+        "| 01 Alpha | tests/01_alpha | 2 | 2/0/0 | 100.0% (3/3) | n/a (0 of 0) | 1 | 0 | 1/1 "
+        "| vacuous |"
     ) in lines, run.stdout
     row = next(line for line in lines if line.startswith("| 02 Beta |"))
     assert row.startswith(
-        "| 02 Beta | tests/02_beta | 0 | 0/0/0 | - | - | - | 0 | FAILED: coverage:"
+        "| 02 Beta | tests/02_beta | 0 | 0/0/0 | - | - | - | 0 | not run (nox -s mutants) "
+        "| FAILED: coverage:"
     )
     assert "coverage has no data for tinytorch/extra/helper.py" in row
     assert "- module 01: `tests.01_alpha.test_other::test_proves_nothing`" in lines
     assert "audit problem: module 01: 1 vacuous test(s) in tests/01_alpha" in run.stdout
     document = json.loads((root / "reports/audit.json").read_text())
     assert [m["status"] for m in document["modules"]] == ["vacuous", "FAILED"]
+    assert [m["planted_bugs_caught"] for m in document["modules"]] == [
+        "1/1",
+        "not run (nox -s mutants)",
+    ]
 
 
 PLUGIN_SUITE = """

@@ -16,6 +16,7 @@ from matrix.gate import NoxRun, run_gate
 from matrix.impl import HOW_TO_POINT, resolve_implementation
 from matrix.manifest import load_manifest
 from matrix.results import CheckpointRun, SuiteCount
+from matrix.run_identity import RUN_ID_ENV, this_run
 from matrix.tests.repo_helpers import BETA_TEST, commit_all, git, make_repository
 
 EXPECTED_SESSIONS = ["module02", "vacuity02", "lint"]
@@ -48,7 +49,16 @@ class FakeNox:
 
     def __call__(self, root, sessions, env, reports):
         self.calls.append((sessions, env))
-        self.leaves(reports)
+        # The sessions of a real run stamp their records with the run id they are given.
+        before = os.environ.get(RUN_ID_ENV)
+        os.environ[RUN_ID_ENV] = env[RUN_ID_ENV]
+        try:
+            self.leaves(reports)
+        finally:
+            if before is None:
+                del os.environ[RUN_ID_ENV]
+            else:
+                os.environ[RUN_ID_ENV] = before
         return self.run
 
 
@@ -67,6 +77,7 @@ def record(reports, status="passed", digest=None, root=None):
         suites={"guard": SuiteCount(3, 0, 0), "02_beta": SuiteCount(1, 0, 0)},
         implementation="reference",
         implementation_digest=digest,
+        **dataclasses.asdict(this_run(root)),
     )
     path = reports / "runs" / f"{KEY.format(python=python_version())}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,9 +92,13 @@ def vacuity_verdict(reports, vacuous=()):
     path.write_text("\n".join(lines + [f"  vacuous: {name}" for name in vacuous]) + "\n")
 
 
+def no_base_check(*args):
+    """The comparison with the base needs real environments; matrix/tests/test_gate_*.py run it."""
+
+
 def gate(root, *argv, nox=None):
     nox = nox or FakeNox()
-    code = run_gate(load_manifest(root), list(argv), runner=nox)
+    code = run_gate(load_manifest(root), list(argv), runner=nox, base_check=no_base_check)
     return code, (root / "reports/gate.md").read_text(), nox
 
 
@@ -132,6 +147,18 @@ def test_a_record_from_before_the_gate_is_not_trusted(branch):
         "- checkpoint 02: no record (module02 left no run record this time (nox: success))\n"
         in (report)
     )
+
+
+def test_a_fresh_record_of_another_run_is_stale(branch, monkeypatch):
+    def leaves(reports):
+        monkeypatch.setenv(RUN_ID_ENV, "another-run")
+        record(reports, root=branch)
+        vacuity_verdict(reports)
+
+    code, report, _ = gate(branch, "--base", "main", nox=FakeNox(leaves))
+    assert code == 1
+    assert "- checkpoint 02: stale record (the record is of commit " in report
+    assert ", run another-run, " in report
 
 
 def test_a_record_of_another_implementation_is_refused(branch):
@@ -195,7 +222,7 @@ def test_bad_input_is_one_line_and_no_go_and_replaces_an_old_go(branch, argv, me
     reports.mkdir(parents=True)
     (reports / "gate.md").write_text("## Gate: GO\n")
     nox = FakeNox()
-    code = run_gate(load_manifest(branch), list(argv), runner=nox)
+    code = run_gate(load_manifest(branch), list(argv), runner=nox, base_check=no_base_check)
     report = (reports / "gate.md").read_text()
     assert code == 1
     assert nox.calls == []
@@ -213,13 +240,16 @@ def test_dirty_tree_is_refused_before_anything_runs(branch):
 
 def test_missing_implementation_folder_is_one_line_beside_its_runs(branch):
     nox = FakeNox()
-    code = run_gate(load_manifest(branch), ["--base", "main", "--impl", "/nonexistent/x"], nox)
+    code = run_gate(
+        load_manifest(branch), ["--base", "main", "--impl", "/nonexistent/x"], nox, no_base_check
+    )
     assert (code, nox.calls) == (1, [])
     [report] = (branch / "reports/impl").glob("*/gate.md")
     assert report.parent.name.startswith("x-")
-    assert report.read_text() == (
-        "## Gate: NO-GO\n\nimplementation: /nonexistent/x\n\n**Why NO-GO**\n\n"
-        f"- MATRIX_IMPL=/nonexistent/x: no such folder; {HOW_TO_POINT}\n"
+    text = report.read_text()
+    assert text.startswith("## Gate: NO-GO\n\nimplementation: /nonexistent/x; gate run `")
+    assert text.endswith(
+        f"\n\n**Why NO-GO**\n\n- MATRIX_IMPL=/nonexistent/x: no such folder; {HOW_TO_POINT}\n"
     )
 
 
@@ -227,7 +257,9 @@ def test_implementation_lacking_a_needed_file_runs_nothing(branch, tmp_path_fact
     learner = tmp_path_factory.mktemp("learners") / "learner"
     (learner / "tinytorch/core").mkdir(parents=True)
     (learner / "tinytorch/core/alpha.py").write_text("ALPHA = 1\n")
-    code = run_gate(load_manifest(branch), ["--base", "main", "--impl", str(learner)], FakeNox())
+    code = run_gate(
+        load_manifest(branch), ["--base", "main", "--impl", str(learner)], FakeNox(), no_base_check
+    )
     assert code == 1
     [report] = (branch / "reports/impl").glob("*/gate.md")
     assert report.parent.name.startswith("learner-")
@@ -267,7 +299,9 @@ def test_a_course_checkout_is_passed_on_as_itself_not_as_its_export(branch, cour
     (branch / "tinytorch/extra/helper.py").unlink()
     commit_all(branch, "module 02 is one file")
     nox = FakeNox()
-    code = run_gate(load_manifest(branch), ["--base", "main", "--impl", str(course)], nox)
+    code = run_gate(
+        load_manifest(branch), ["--base", "main", "--impl", str(course)], nox, no_base_check
+    )
     assert code == 1  # the fake nox leaves no records
     [(_, env)] = nox.calls
     assert env["MATRIX_IMPL"] == str(course)

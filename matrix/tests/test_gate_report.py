@@ -22,6 +22,8 @@ def result(**changes) -> GateResult:
         "head_commit": "b" * 40,
         "implementation": "reference",
         "implementation_digest": "0123456789ab",
+        "run_id": "1a2b3c4d5e6f",
+        "started": "2026-12-01T09:00:00Z",
         "selection": Selection(numbers=(1, 2, 3), changes=[README, SUITE_02]),
         "checkpoints": [
             CheckpointOutcome(2, "passed", counts=SuiteCount(10, 0, 1)),
@@ -39,7 +41,7 @@ GO_REPORT = """\
 ## Gate: GO
 
 `main` (`aaaaaaaaaaaa`) ... HEAD (`bbbbbbbbbbbb`); implementation: reference (module files \
-sha256 `0123456789ab`)
+sha256 `0123456789ab`); gate run `1a2b3c4d5e6f`, started 2026-12-01T09:00:00Z
 
 Every selected checkpoint and every check passed.
 
@@ -148,10 +150,13 @@ def test_stopped_before_running_shows_only_the_reason():
     gate = GateResult(
         implementation="/learners/ada/tinytorch",
         problems=["--base 'nope' is not a commit in this repository; fetch it"],
+        run_id="1a2b3c4d5e6f",
+        started="2026-12-01T09:00:00Z",
     )
     assert render(gate) == (
         "## Gate: NO-GO\n\n"
-        "implementation: /learners/ada/tinytorch\n\n"
+        "implementation: /learners/ada/tinytorch; gate run `1a2b3c4d5e6f`, started "
+        "2026-12-01T09:00:00Z\n\n"
         "**Why NO-GO**\n\n"
         "- --base 'nope' is not a commit in this repository; fetch it\n"
     )

@@ -88,7 +88,7 @@ def test_every_checkpoint_has_a_row(fake_repo):
             install_seconds=0.5,
         ),
     )
-    text, green = write_report(manifest)
+    text, failure = write_report(manifest)
     lines = text.splitlines()
     assert lines[0].split() == [
         "checkpoint",
@@ -107,7 +107,7 @@ def test_every_checkpoint_has_a_row(fake_repo):
     assert lines[-1] == (
         "matrix: 0 passed, 0 failed, 0 skipped (course API); extras: 0 passed, 0 failed, 0 missing"
     )
-    assert green is False
+    assert failure == "at least one checkpoint did not pass (see its row above)"
     document = json.loads((fake_repo / "reports/matrix.json").read_text())
     assert [row["status"] for row in document["rows"]] == ["not run", "install failed"]
     markdown = (fake_repo / "reports/matrix.md").read_text()
@@ -134,8 +134,8 @@ def test_counts_and_closing_line(fake_repo, monkeypatch, tmp_path):
                 extras=ExtrasCount(passed=number, missing=1),
             ),
         )
-    text, green = write_report(manifest)
-    assert green is True
+    text, failure = write_report(manifest)
+    assert failure == ""
     assert "3/0/1 1.0s" in text
     assert text.splitlines()[-1] == (
         "matrix: 12 passed, 0 failed, 2 skipped (course API); extras: 3 passed, 0 failed, 2 missing"

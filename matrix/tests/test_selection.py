@@ -37,6 +37,9 @@ CASES = {
     "deleted package file": (["tinytorch/core/gamma.py"], [1, 2], []),
     "test folder of no module": (["tests/03_gamma/test_gamma.py"], [1, 2], []),
     "suite 02 and readme": (["README.md", "tests/02_beta/test_beta.py"], [2], [2]),
+    "planted bugs of module 02": (["mutants/02_beta.toml"], [2], [2]),
+    "planted bugs of module 01": (["mutants/01_alpha.toml"], [1, 2], [1]),
+    "planted bugs of no module": (["mutants/03_gamma.toml"], [1, 2], []),
 }
 
 
@@ -84,6 +87,7 @@ def test_new_module_09_in_a_branch_selects_every_checkpoint_and_its_vacuity(
     changed = changed_files(root, resolve_commit(root, "main"))
     assert changed == [
         "matrix/modules.toml",
+        "mutants/09_spatial.toml",
         "tests/09_spatial/test_spatial.py",
         "tinytorch/core/spatial.py",
     ]

@@ -1,0 +1,29 @@
+"""A gate verdict for a tree nox cannot even load: a broken matrix/modules.toml.
+
+The noxfile stops at import when the manifest is broken, before any session, the gate's
+included, can run. An earlier GO in the gate report would then still be there to read as this
+tree's verdict; the noxfile replaces it with NO-GO and the manifest's error first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matrix.atomic import write_atomically
+from matrix.gate import GATE_REPORT
+from matrix.gate_report import GateResult, render
+from matrix.manifest import ManifestError
+from matrix.results import reports_dir_for
+
+
+def refuse_broken_manifest(root: Path, impl: str | None, error: ManifestError) -> None:
+    """Write NO-GO, naming the manifest error, to the gate report of impl (None: reference)."""
+    result = GateResult(
+        problems=[
+            f"the module manifest is broken: {error}; fix it (python -m matrix check), "
+            "then run the gate again: nox -s gate -- --base REF"
+        ]
+    )
+    # What was pointed at: it cannot be resolved without a manifest.
+    result.implementation = impl or result.implementation
+    write_atomically(root / reports_dir_for(impl) / GATE_REPORT, render(result))
