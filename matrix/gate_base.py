@@ -204,7 +204,7 @@ def compare_with_base(
             jobs[("base", number)] = pool.submit(
                 head.run, at, base_tree, paths, f"base-collect-{number:02d}", True
             )
-        for at, files in base_test_files(changed, base_tree, head.manifest, last).items():
+        for at, files in base_test_files(changed, base_tree, head.manifest).items():
             jobs[("tests", at)] = pool.submit(
                 head.run, at, base_tree, files, f"base-tests-{at:02d}", False
             )
@@ -221,7 +221,7 @@ def compare_with_base(
         side: {key[1]: run.collected for key, run in results.items() if key[0] == side}
         for side in ("head", "base")
     }
-    findings.items += inventory_items(collected["base"], collected["head"])
+    findings.items += inventory_items(collected["base"], collected["head"], base_points)
     for (kind, at), run in results.items():
         if kind == "tests":
             findings.items += failing_items(BASE_TEST_FAILS, run, at, prefix="")
@@ -270,10 +270,11 @@ def file_items(changed: list[str], base_tree: Path, head_root: Path) -> list[Ite
 
 
 def base_test_files(
-    changed: list[str], base_tree: Path, manifest: Manifest, last: int
+    changed: list[str], base_tree: Path, manifest: Manifest
 ) -> dict[int, list[str]]:
     """The base's test files the branch changed or deleted, by the head checkpoint to run them
-    at: their suite's own, or the head's last when the head has no such module."""
+    at: their suite's own. A suite of a module the head removed is not run (it cannot import
+    what is gone): its removal is an item of its own."""
     by_checkpoint: dict[int, list[str]] = {}
     for path in changed:
         parts = PurePosixPath(path).parts
@@ -283,19 +284,24 @@ def base_test_files(
         if parts[0] != TESTS_DIR or not TEST_FOLDER_PATTERN.match(parts[1]):
             continue
         number = int(parts[1][:2])
-        at = number if number in manifest.numbers else last
-        by_checkpoint.setdefault(at, []).append(path)
+        if number in manifest.numbers:
+            by_checkpoint.setdefault(number, []).append(path)
     return by_checkpoint
 
 
 def inventory_items(
-    base: dict[int, dict[str, list[str]]], head: dict[int, dict[str, list[str]]]
+    base: dict[int, dict[str, list[str]]],
+    head: dict[int, dict[str, list[str]]],
+    collected_at: dict[int, int],
 ) -> list[Item]:
-    """Tests the base collected and the head does not; tests the head newly marks skipping."""
+    """Tests the base collected and the head does not; tests the head newly marks skipping.
+
+    The base's checkpoint N was collected at the head's checkpoint collected_at[N] (a module the
+    head removed: its newest), and is compared with what the head collects there."""
     removed: dict[str, list[int]] = {}
     marked: dict[str, list[int]] = {}
     for number, tests in base.items():
-        for nodeid in tests.keys() - head.get(number, {}).keys():
+        for nodeid in tests.keys() - head.get(collected_at[number], {}).keys():
             removed.setdefault(nodeid, []).append(number)
     for number, tests in head.items():
         before = base.get(number, {})

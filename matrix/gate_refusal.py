@@ -20,7 +20,7 @@ def refuse_broken_manifest(root: Path, impl: str | None, error: ManifestError) -
     """Write NO-GO, naming the manifest error, to the gate report of impl (None: reference)."""
     result = GateResult(
         problems=[
-            f"the module manifest is broken: {error}; fix it (python -m matrix check), "
+            f"the module manifest is broken: {error} (python -m matrix check says the same); "
             "then run the gate again: nox -s gate -- --base REF"
         ]
     )

@@ -118,8 +118,11 @@ def _parse_entry(entry: object, where: str, module: Module) -> Mutant:
     for key in ENTRY_KEYS:
         if key not in entry:
             raise CatalogError(f"{where}: missing key '{key}'; add it ({FORMAT_NOTE})")
-        if not isinstance(entry[key], str) or not entry[key]:
-            raise CatalogError(f"{where}: '{key}' must be a non-empty string, got {entry[key]!r}")
+        if not isinstance(entry[key], str):
+            raise CatalogError(f"{where}: '{key}' must be a string, got {entry[key]!r}")
+        # An empty replace deletes the find text, a bug like any other.
+        if not entry[key] and key != "replace":
+            raise CatalogError(f"{where}: '{key}' is empty; write what it asks for")
     if not NAME_PATTERN.match(entry["id"]):
         raise CatalogError(
             f"{where}: id must be lowercase words joined by '-' (e.g. 'mul-backward-forgets-b')"

@@ -53,6 +53,7 @@ TIMED_OUT = "timed out"
 # Per test: far above any test's time at -n 0, far below pyproject's 300 s, so a mutant that
 # makes a test crawl or hang costs half a minute.
 TEST_TIMEOUT_SECONDS = 30
+HYPOTHESIS_SEED = 0
 PYTEST_TIMEOUT_SECONDS = 600
 PYTEST_NO_TESTS = 5
 OUTPUT_LINES = 15
@@ -118,6 +119,8 @@ def first_failure(
         command = [
             str(runner.pytest), "-x", "-q", "-n", "0", "-p", "no:cacheprovider",
             "-p", "no:randomly", f"--timeout={TEST_TIMEOUT_SECONDS}", f"--junitxml={junit}",
+            # One verdict per bug: the base and the head must draw the same examples.
+            f"--hypothesis-seed={HYPOTHESIS_SEED}",
             *runner.options, *suites,
         ]  # fmt: skip
         env = {
@@ -146,7 +149,7 @@ def first_failure(
     output = (completed.stdout + completed.stderr).strip().splitlines()[-OUTPUT_LINES:]
     raise MutantRunError(
         f"{what}, checkpoint {checkpoint:02d}: pytest exited {completed.returncode} ({meaning}), "
-        f"which is no verdict (mutated code must still import and the suites must run); "
+        "which is no verdict (code that does not import, or a suite that cannot run); "
         f"`cd {runner.tests_root} && {' '.join(command)}` ended with:\n" + "\n".join(output)
     )
 

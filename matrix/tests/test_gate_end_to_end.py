@@ -79,8 +79,13 @@ def test_new_module_09_is_gated_for_real(tmp_path):
     ]
     assert rows[0].endswith("| `matrix/modules.toml` |")
     assert rows[8].endswith(
-        "| `matrix/modules.toml`, `tests/09_spatial/test_spatial.py`, `tinytorch/core/spatial.py` |"
+        "| `matrix/modules.toml`, `mutants/09_spatial.toml`, `tests/09_spatial/test_spatial.py` "
+        "and 1 more |"
     )
     assert "| vacuity 09 | passed (every test fails with the module stubbed) |" in report
     assert "| lint | passed |" in report
     assert "| `tinytorch/core/spatial.py` | 09 | module 09 code |" in report
+    assert (
+        "- planted bugs of module(s) 09: 1 planted in the head's code, 1 caught by the head's "
+        "suites (1 at their own checkpoint)\n"
+    ) in report

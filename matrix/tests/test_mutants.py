@@ -166,6 +166,11 @@ def test_catalog_of_another_root_with_its_manifest(fake_repo, tmp_path_factory):
             entry(**{**OFF_BY_ONE, "replace": "return ALPHA"}),
             r"'replace' equals 'find', so nothing is planted",
         ),
+        (
+            "01_alpha.toml",
+            entry(**{**OFF_BY_ONE, "find": ""}),
+            r"entry 1 \('alpha-off-by-one'\): 'find' is empty; write what it asks for",
+        ),
         ("01_alpha.toml", "[[mutant]\n", r"mutants/01_alpha\.toml: not valid TOML"),
     ],
     ids=[
@@ -177,6 +182,7 @@ def test_catalog_of_another_root_with_its_manifest(fake_repo, tmp_path_factory):
         "unknown-key",
         "id",
         "no-change",
+        "empty-find",
         "toml",
     ],
 )
@@ -210,10 +216,13 @@ def test_mutate_plants_the_bug_or_says_stale(tmp_path):
     path.write_text("ALPHA = 1\n\n\ndef alpha():\n    return ALPHA\n")
     assert mutate(mutant(**OFF_BY_ONE), tmp_path) is True
     assert path.read_text() == "ALPHA = 1\n\n\ndef alpha():\n    return ALPHA + 1\n"
+    deleted = mutant(id="deleted", find=" + 1", replace="")
+    assert mutate(deleted, tmp_path) is True, "an empty replace deletes the find text"
+    assert path.read_text().endswith("return ALPHA\n")
     twice = mutant(id="twice", find="ALPHA", replace="BETA")
     assert mutate(twice, tmp_path) is False, "ALPHA occurs three times"
     assert mutate(mutant(id="absent", find="return 7", replace="return 8"), tmp_path) is False
-    assert path.read_text().endswith("return ALPHA + 1\n"), "a stale mutant writes nothing"
+    assert path.read_text().endswith("return ALPHA\n"), "a stale mutant writes nothing"
     assert mutate(mutant(**{**OFF_BY_ONE, "file": "tinytorch/core/nope.py"}), tmp_path) is False
 
 
