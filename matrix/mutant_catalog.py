@@ -6,7 +6,7 @@ tests/05_autograd), of entries like
     [[mutant]]
     id = "mul-backward-forgets-other"     # unique in the file; reports say 05:mul-backward-...
     file = "tinytorch/core/autograd.py"   # one of the module's files in matrix/modules.toml
-    category = "gradient"                 # one of CATEGORIES
+    category = "gradient"                 # see categories()
     find = "return grad * b"              # exact text, occurring exactly once in the file
     replace = "return grad"               # the mutated code must still import
     why = "the product rule applied to one factor only"
@@ -24,18 +24,11 @@ from pathlib import Path
 from matrix.manifest import Manifest, Module, tomllib
 
 CATALOG_DIR = Path("mutants")
-# The audit's bug categories (pyproject's markers) and the module's own typical mistakes.
-CATEGORIES = (
-    "gradient",
-    "inplace",
-    "memory",
-    "accumulation",
-    "integration",
-    "regression",
-    "broadcasting",
-    "stability",
-    "typical",
-)
+# Categories are the audit's bug categories, pyproject's pytest markers (their one owner), but
+# these, plus TYPICAL for each module's own classic mistakes. A slowdown is the benchmarks' to
+# find, not a test's; `extra` is a tier, not a kind of bug.
+NOT_PLANTABLE = frozenset({"extra", "performance"})
+TYPICAL = "typical"
 MIN_PER_MODULE = 10
 # Each key of an entry; the TOML `id` is the mutant's name, unique within its file.
 ENTRY_KEYS = ("id", "file", "category", "find", "replace", "why")
@@ -65,7 +58,9 @@ class Mutant:
 def load_catalog(manifest: Manifest, root: Path | None = None) -> list[Mutant]:
     """Every mutant of root/mutants/*.toml (root: the manifest's), in module and file order
     (the file names start with the module's number)."""
-    folder = (root or manifest.root) / CATALOG_DIR
+    root = root or manifest.root
+    folder = root / CATALOG_DIR
+    allowed = categories(root)
     suites = {module.suite: module for module in manifest.modules}
     mutants: list[Mutant] = []
     for path in sorted(folder.glob("*.toml")):
@@ -76,11 +71,11 @@ def load_catalog(manifest: Manifest, root: Path | None = None) -> list[Mutant]:
                 f"{where}: no module has the suite folder tests/{path.stem}; name the file "
                 f"after one: {', '.join(f'{suite}.toml' for suite in suites)}"
             )
-        mutants += _read_file(path, where, module)
+        mutants += _read_file(path, where, module, allowed)
     return mutants
 
 
-def _read_file(path: Path, where: str, module: Module) -> list[Mutant]:
+def _read_file(path: Path, where: str, module: Module, allowed: tuple[str, ...]) -> list[Mutant]:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
@@ -96,7 +91,7 @@ def _read_file(path: Path, where: str, module: Module) -> list[Mutant]:
         raise CatalogError(f"{where}: 'mutant' must be an array of tables: write [[mutant]]")
     mutants: list[Mutant] = []
     for index, entry in enumerate(entries, 1):
-        mutant = _parse_entry(entry, f"{where}: [[mutant]] entry {index}", module)
+        mutant = _parse_entry(entry, f"{where}: [[mutant]] entry {index}", module, allowed)
         if any(other.name == mutant.name for other in mutants):
             raise CatalogError(
                 f"{where}: two entries have the id '{mutant.name}'; give each its own id"
@@ -105,7 +100,15 @@ def _read_file(path: Path, where: str, module: Module) -> list[Mutant]:
     return mutants
 
 
-def _parse_entry(entry: object, where: str, module: Module) -> Mutant:
+def categories(root: Path) -> tuple[str, ...]:
+    """The categories a planted bug may name, read from root's pyproject.toml markers."""
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    markers = pyproject.get("tool", {}).get("pytest", {}).get("ini_options", {}).get("markers", [])
+    names = [re.match(r"\w+", line).group() for line in markers]
+    return (*[name for name in names if name not in NOT_PLANTABLE], TYPICAL)
+
+
+def _parse_entry(entry: object, where: str, module: Module, allowed: tuple[str, ...]) -> Mutant:
     if not isinstance(entry, dict):
         raise CatalogError(f"{where} must be a table")
     if isinstance(entry.get("id"), str):
@@ -127,9 +130,9 @@ def _parse_entry(entry: object, where: str, module: Module) -> Mutant:
         raise CatalogError(
             f"{where}: id must be lowercase words joined by '-' (e.g. 'mul-backward-forgets-b')"
         )
-    if entry["category"] not in CATEGORIES:
+    if entry["category"] not in allowed:
         raise CatalogError(
-            f"{where}: category '{entry['category']}' is not one of {', '.join(CATEGORIES)}"
+            f"{where}: category '{entry['category']}' is not one of {', '.join(allowed)}"
         )
     if entry["file"] not in module.files:
         raise CatalogError(

@@ -185,12 +185,7 @@ def test_half_of_suite_02_deleted_then_accepted_on_the_command_line(beta_repo):
     run, report = gate(root, "--accept", ACCEPT_DELETION)
     assert run.returncode == 0, report
     assert report.startswith("## Gate: GO\n"), report
-    acknowledged = report.split("Acknowledged:\n\n", 1)[1]
-    for nodeid in deleted:
-        assert (
-            f"- removed test: `{nodeid}` (the base collects it at checkpoint(s) 02, the head "
-            f"not), accepted by `{ACCEPT_DELETION}` (--accept)\n"
-        ) in acknowledged
+    assert_accepted(report, deleted, "--accept")
 
 
 def test_value_checks_weakened_let_the_planted_bugs_through(beta_repo):
@@ -310,10 +305,17 @@ def test_half_of_suite_02_deleted_with_a_gate_accept_trailer(beta_repo):
     run, report = gate(root)
     assert run.returncode == 0, report
     assert report.startswith("## Gate: GO\n"), report
-    acknowledged = report.split("Acknowledged:\n\n", 1)[1]
-    for name in DELETED:
-        assert (
-            f"- removed test: `{MORE}::{name}` (the base collects it at checkpoint(s) 02, the "
-            f"head not), accepted by `{ACCEPT_DELETION}` (trailer of commit {commit[:12]})\n"
-        ) in acknowledged
+    assert_accepted(
+        report, [f"{MORE}::{name}" for name in DELETED], f"trailer of commit {commit[:12]}"
+    )
     assert "Acknowledgements that matched nothing" not in report
+
+
+def assert_accepted(report, nodeids, source):
+    """Each deleted test is listed under Acknowledged:, with the acknowledgement and its source."""
+    acknowledged = report.split("Acknowledged:\n\n", 1)[1]
+    for nodeid in nodeids:
+        assert (
+            f"- removed test: `{nodeid}` (the base collects it at checkpoint(s) 02, the head "
+            f"not), accepted by `{ACCEPT_DELETION}` ({source})\n"
+        ) in acknowledged

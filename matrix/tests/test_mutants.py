@@ -114,6 +114,8 @@ def test_catalog_is_read_in_module_order(fake_repo):
 
 def test_catalog_of_another_root_with_its_manifest(fake_repo, tmp_path_factory):
     base = tmp_path_factory.mktemp("base")
+    # The categories are the markers of the checkout's own pyproject.toml.
+    (base / "pyproject.toml").write_text((fake_repo / "pyproject.toml").read_text())
     write_catalog(base, "01_alpha.toml", OFF_BY_ONE)
     assert load_catalog(load_manifest(fake_repo)) == [], "no mutants/ folder: no mutants"
     assert [m.id for m in load_catalog(load_manifest(fake_repo), base)] == ["01:alpha-off-by-one"]
