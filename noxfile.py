@@ -53,7 +53,9 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 CHECKPOINT_SESSIONS = [module.session for module in MANIFEST.modules]
 WORKFLOWS = ".github/workflows"
 
-nox.needs_version = ">=2025.5"
+# The first nox with `Session.parallel` (2026.8.17 lacks it; 2026.7.11 lacks allow_parallel=):
+# nox reads this before importing the file, so an older nox says so instead of a traceback.
+nox.needs_version = ">=2026.10.20"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
 # Test the interpreters this machine has; never fetch one (CI sets up each Python itself).
