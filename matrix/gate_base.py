@@ -104,6 +104,15 @@ class HeadEnvironments:
     options: tuple[str, ...]  # implementation_options(impl)
     work: Path  # scratch: the plugin and what it writes
 
+    @property
+    def plugin_dir(self) -> Path:
+        return self.work / "plugin"
+
+    def install_plugin(self) -> None:
+        """Once, before the runs start side by side: a copy being written is no plugin."""
+        self.plugin_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(PLUGIN, self.plugin_dir / PLUGIN.name)
+
     def pytest(self, number: int) -> Path:
         return self.root / self.envdir / f"module{number:02d}" / "bin" / "pytest"
 
@@ -114,9 +123,6 @@ class HeadEnvironments:
             return PytestRun({}, {}, {}, f"checkpoint {number:02d} left no environment ({pytest})")
         out = self.work / label
         out.mkdir(parents=True, exist_ok=True)
-        plugin = self.work / "plugin"
-        plugin.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(PLUGIN, plugin / PLUGIN.name)
         files = {"tests": out / "tests.json", "outcomes": out / "outcomes.json"}
         files["failures"] = out / "failures.json"
         for path in files.values():
@@ -132,7 +138,7 @@ class HeadEnvironments:
             **os.environ,
             **checkpoint_env(self.manifest, number, self.impl),
             **ONE_BLAS_THREAD,
-            "PYTHONPATH": str(plugin),
+            "PYTHONPATH": str(self.plugin_dir),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         try:
@@ -192,6 +198,7 @@ def compare_with_base(
     # Where each base checkpoint is collected: its own head checkpoint, or the head's last.
     base_points = {number: number for number in checkpoints}
     base_points.update({module.number: last for module in removed_modules})
+    head.install_plugin()
     jobs: dict[tuple, object] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for number in checkpoints:
