@@ -16,11 +16,15 @@ from pathlib import Path
 from matrix.gate_items import SKIPPED, Item
 from matrix.gate_report import NOT_RUN, CheckOutcome, CheckpointOutcome
 from matrix.results import (
+    INVALID_RECORD,
     JUNIT_DIR,
     PASSED,
     RUNS_DIR,
+    RecordError,
     SuiteCount,
+    claim_problems,
     course_tests_skipped,
+    invalid_run,
     load_run,
     tests_failing,
 )
@@ -65,6 +69,8 @@ def checkpoint_outcome(
             f"module{number:02d} left no run record this time (nox: {nox_result or NOT_RUN})",
         )
     run = load_run(record)
+    if run.status == INVALID_RECORD:
+        return CheckpointOutcome(number, run.status, run.detail)
     if (run.run_id, run.commit) != (files.run_id, files.commit):
         return CheckpointOutcome(
             number,
@@ -78,9 +84,16 @@ def checkpoint_outcome(
         total.failed += count.failed
         total.skipped += count.skipped
     outcome = CheckpointOutcome(number, run.status, run.detail, total)
+    # The gate's own records: only what they claim of themselves can be judged here.
+    problems = claim_problems(run, None)
+    if problems:
+        return CheckpointOutcome(number, INVALID_RECORD, invalid_run(record, problems).detail)
     junit = files.fresh(Path(JUNIT_DIR.name) / f"{key}.xml")
     if junit is not None:
-        outcome.failures = tests_failing(junit)
+        try:
+            outcome.failures = tests_failing(junit)
+        except RecordError as error:
+            return CheckpointOutcome(number, INVALID_RECORD, str(error), total)
     if run.implementation_digest != digest:
         outcome.status = "wrong implementation"
         outcome.detail = (
@@ -127,10 +140,16 @@ def lint_outcome(nox_result: str | None, log: Path) -> CheckOutcome:
 
 
 def skip_items(junits: dict[int, Path | None]) -> list[Item]:
-    """One item per skip reason met in this run's checkpoints: a skipped test proves nothing."""
+    """One item per skip reason met in this run's checkpoints: a skipped test proves nothing.
+
+    A JUnit file that cannot be read gives none: its checkpoint's outcome names it, NO-GO."""
     by_reason: dict[str, list[tuple[int, str]]] = {}
     for number, junit in sorted(junits.items()):
-        for test, reason in course_tests_skipped(junit) if junit else ():
+        try:
+            skipped = course_tests_skipped(junit) if junit else []
+        except RecordError:
+            continue
+        for test, reason in skipped:
             by_reason.setdefault(reason, []).append((number, test))
     items = []
     for reason, where in by_reason.items():

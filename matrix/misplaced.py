@@ -22,12 +22,11 @@ installed; otherwise it is "static only".
 from __future__ import annotations
 
 import ast
-import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from matrix.manifest import Manifest
-from matrix.results import file_of
+from matrix.results import RecordError, file_of, read_xml
 
 CONFIRMED = "confirmed"
 STATIC_ONLY = "static only"
@@ -211,7 +210,7 @@ def collection_failures(junit: Path) -> set[str]:
     """Test files a JUnit XML shows failing for a missing module: at collection, or test by
     test through the course-API stand-ins."""
     failed = set()
-    for case in ElementTree.parse(junit).getroot().iter("testcase"):
+    for case in read_xml(junit).iter("testcase"):
         for problem in case.findall("error") + case.findall("failure"):
             text = (problem.get("message") or "") + (problem.text or "")
             if (COLLECTION_FAILURE in text and MISSING_MODULE in text) or NOT_INSTALLED in text:
@@ -222,14 +221,21 @@ def collection_failures(junit: Path) -> set[str]:
 def confirm(findings: list[Misplaced], junit_of) -> list[Misplaced]:
     """Mark each finding confirmed when junit_of(its folder's checkpoint) shows it uncollectable.
 
-    junit_of(number) returns the JUnit XML path of checkpoint number's latest run, or None.
+    junit_of(number) returns the JUnit XML path of checkpoint number's latest run, or None. A
+    JUnit file that cannot be read leaves the finding static only, with the file named.
     """
     confirmed = []
     for finding in findings:
         junit = junit_of(finding.folder)
-        if junit is not None and junit.is_file() and finding.path in collection_failures(junit):
-            evidence = f"{CONFIRMED}: checkpoint {finding.folder:02d} could not import it"
-            finding = replace(finding, evidence=evidence)
+        if junit is not None and junit.is_file():
+            try:
+                failures = collection_failures(junit)
+            except RecordError as error:
+                finding = replace(finding, evidence=f"{STATIC_ONLY}: {error}")
+            else:
+                if finding.path in failures:
+                    evidence = f"{CONFIRMED}: checkpoint {finding.folder:02d} could not import it"
+                    finding = replace(finding, evidence=evidence)
         confirmed.append(finding)
     return confirmed
 

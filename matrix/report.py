@@ -19,13 +19,17 @@ from matrix.atomic import write_atomically
 from matrix.manifest import Manifest
 from matrix.results import (
     CHECKPOINT_SUITE,
+    INVALID_RECORD,
     NOT_RUN,
     PASSED,
     REPORTS_DIR,
+    RUNS_DIR,
     STALE,
     CheckpointRun,
     ExtrasCount,
     SuiteCount,
+    claim_problems,
+    invalid_run,
     load_runs,
 )
 from matrix.run_identity import RunIdentity, current_run_id, repo_commit, short_commit
@@ -33,6 +37,8 @@ from matrix.run_identity import RunIdentity, current_run_id, repo_commit, short_
 MARKDOWN_PATH = REPORTS_DIR / "matrix.md"
 JSON_PATH = REPORTS_DIR / "matrix.json"
 NOT_IN_CHECKPOINT = "-"
+# Rows that stand for no readable record: they have no commit, run or implementation to show.
+WITHOUT_RECORD = (NOT_RUN, INVALID_RECORD)
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,9 @@ class Current:
     run_id: str
 
     def why_stale(self, run: CheckpointRun) -> str:
-        """Why a record does not count; "" when it does (and for a 'not run' row)."""
-        if run.status == NOT_RUN:
+        """Why a record does not count; "" when it does (and for a 'not run' row, and an
+        invalid record, whose commit and run cannot be trusted: it always fails the verdict)."""
+        if run.status in WITHOUT_RECORD:
             return ""
         if run.commit != self.commit:
             return f"not the current commit {short_commit(self.commit)}"
@@ -74,6 +81,29 @@ def suite_columns(manifest: Manifest) -> list[str]:
     return [CHECKPOINT_SUITE] + [module.suite for module in manifest.modules]
 
 
+def checkpoint_suites(manifest: Manifest, number: int) -> tuple[str, ...] | None:
+    """The suites a run of checkpoint `number` reports: the guard and 01..number (None for a
+    checkpoint the manifest no longer has)."""
+    if number not in manifest.numbers:
+        return None
+    return (CHECKPOINT_SUITE, *(module.suite for module in manifest.checkpoint(number)))
+
+
+def judged(manifest: Manifest, rows: list[CheckpointRun], current: Current) -> list[CheckpointRun]:
+    """The rows, each record whose claims do not hold replaced by its invalid-record row
+    (claim_problems). A stale record is judged by its own counts only: the manifest of its
+    commit may have other suites than this one."""
+    checked = []
+    for run in rows:
+        problems = []
+        if run.status not in WITHOUT_RECORD:
+            stale = current.why_stale(run)
+            suites = None if stale else checkpoint_suites(manifest, run.checkpoint)
+            problems = claim_problems(run, suites)
+        checked.append(invalid_run(RUNS_DIR / f"{run.key}.json", problems) if problems else run)
+    return checked
+
+
 def cell(count: SuiteCount | None) -> str:
     if count is None:
         return NOT_IN_CHECKPOINT
@@ -85,9 +115,12 @@ def seconds(value: float | None) -> str:
 
 
 def status_text(run: CheckpointRun, current: Current) -> str:
-    """The status, its detail, and every test file that could not be collected; a stale
-    record's status is prefixed with where it comes from."""
+    """The status, its detail, every module file that does not compile and every test file
+    that could not be collected; a stale record's status is prefixed with where it comes from."""
     parts = [run.detail] if run.detail else []
+    parts += [
+        f"{file} does not compile ({problem})" for file, problem in run.broken_modules.items()
+    ]
     parts += [
         f"{file} could not be collected ({lost} tests lost)"
         for file, lost in run.uncollectable.items()
@@ -134,10 +167,12 @@ def closing_line(rows: list[CheckpointRun], current: Current) -> str:
     """The totals of the current rows; stale rows are only counted as such."""
     total, extras = totals([run for run in rows if not current.why_stale(run)])
     stale = sum(1 for run in rows if current.why_stale(run))
+    invalid = sum(1 for run in rows if run.status == INVALID_RECORD)
     return (
         f"matrix: {total.passed} passed, {total.failed} failed, {total.skipped} skipped "
         f"(course API); extras: {extras}"
         + (f"; {STALE} rows not counted: {stale}" if stale else "")
+        + (f"; {INVALID_RECORD}s: {invalid}" if invalid else "")
     )
 
 
@@ -146,7 +181,7 @@ def run_lines(rows: list[CheckpointRun], current: Current) -> list[str]:
     and why it is stale if it is."""
     runs: dict[RunIdentity, list[CheckpointRun]] = {}
     for run in rows:
-        if run.status != NOT_RUN:
+        if run.status not in WITHOUT_RECORD:
             runs.setdefault(run.identity, []).append(run)
     lines = []
     for identity, members in runs.items():
@@ -167,7 +202,7 @@ def implementation_line(rows: list[CheckpointRun]) -> str:
     """
     tested: dict[tuple[str, str], list[str]] = {}
     for run in rows:
-        if run.status != NOT_RUN:
+        if run.status not in WITHOUT_RECORD:
             key = (run.implementation, run.implementation_digest or "unknown")
             tested.setdefault(key, []).append(f"{run.checkpoint:02d}")
     if not tested:
@@ -233,7 +268,7 @@ def write_report(manifest: Manifest) -> tuple[str, str]:
     root = manifest.root
     runs = load_runs(root)
     current = current_for(root, runs)
-    rows = matrix_rows(manifest, runs)
+    rows = judged(manifest, matrix_rows(manifest, runs), current)
     cells = table(manifest, rows, current)
     markdown = render_markdown(cells, rows, current)
     write_atomically(root / MARKDOWN_PATH, markdown)

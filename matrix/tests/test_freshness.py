@@ -17,12 +17,14 @@ OTHER_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 def passed(number: int, identity: RunIdentity, passed_tests: int = 1) -> CheckpointRun:
+    """A passing record of checkpoint `number` of the fake repo: one count per suite it holds."""
+    suites = dict.fromkeys(("guard", "01_alpha", "02_beta")[: number + 1], SuiteCount(1, 0, 0, 0.1))
     return CheckpointRun(
         number,
         "3.11",
         "passed",
         test_seconds=1.0,
-        suites={"01_alpha": SuiteCount(passed_tests, 0, 0, 0.5)},
+        suites={**suites, "01_alpha": SuiteCount(passed_tests, 0, 0, 0.5)},
         commit=identity.commit,
         run_id=identity.run_id,
         started=identity.started,
@@ -78,7 +80,7 @@ def test_a_record_of_another_commit_is_shown_stale_and_not_counted(fake_repo, mo
         f"(stale: not the current commit {head[:12]})"
     ) in lines
     assert lines[-1] == (
-        "matrix: 3 passed, 0 failed, 0 skipped (course API); "
+        "matrix: 4 passed, 0 failed, 0 skipped (course API); "
         "extras: 0 passed, 0 failed, 0 missing; stale rows not counted: 1"
     )
     document = json.loads((fake_repo / "reports/matrix.json").read_text())

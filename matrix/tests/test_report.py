@@ -130,6 +130,7 @@ def test_counts_and_closing_line(fake_repo, monkeypatch, tmp_path):
                 suites={
                     "guard": SuiteCount(2, 0, 0, 0.1),
                     "01_alpha": SuiteCount(passed, 0, 1, 1.0),
+                    **({"02_beta": SuiteCount(1, 0, 0, 0.5)} if number == 2 else {}),
                 },
                 extras=ExtrasCount(passed=number, missing=1),
             ),
@@ -138,7 +139,7 @@ def test_counts_and_closing_line(fake_repo, monkeypatch, tmp_path):
     assert failure == ""
     assert "3/0/1 1.0s" in text
     assert text.splitlines()[-1] == (
-        "matrix: 12 passed, 0 failed, 2 skipped (course API); extras: 3 passed, 0 failed, 2 missing"
+        "matrix: 13 passed, 0 failed, 2 skipped (course API); extras: 3 passed, 0 failed, 2 missing"
     )
     assert summary.read_text() == (fake_repo / "reports/matrix.md").read_text()
 
@@ -200,7 +201,7 @@ def test_report_says_which_implementation_each_row_tested(fake_repo):
             CheckpointRun(
                 number,
                 "3.11",
-                "passed",
+                "failed",
                 implementation="/learners/ada/tinytorch",
                 implementation_digest=digest,
             ),
@@ -215,7 +216,7 @@ def test_report_says_which_implementation_each_row_tested(fake_repo):
         CheckpointRun(
             2,
             "3.11",
-            "passed",
+            "failed",
             implementation="/learners/ada/tinytorch",
             implementation_digest="aaaaaaaaaaaa",
         ),
