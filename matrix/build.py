@@ -16,9 +16,11 @@ import hashlib
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
+from matrix.atomic import write_atomically
 from matrix.impl import Implementation, reference_implementation
 from matrix.manifest import PACKAGE_DIR, Manifest
 from matrix.stub import stub_source
@@ -113,12 +115,16 @@ def build_checkpoint_wheel(
     Files named in `stubbed` go into the wheel as stubs (matrix/stub.py): the vacuity check
     builds checkpoint N with module N stubbed to prove that suite N fails without it. The version
     names a digest of every input, so a wheel already in out_dir under the expected name was
-    built from these very sources and is returned as it is.
+    built from these very sources, and is returned as it is if its bytes are still those it
+    was built with (its sha256 sidecar); a wheel cut short or changed since is built again.
     """
     version = checkpoint_version(manifest, number, stubbed, impl)
     expected = out_dir / f"tinytorch-{version}-py3-none-any.whl"
     if expected.is_file() and list(out_dir.glob("*.whl")) == [expected]:
-        return expected
+        problem = wheel_problem(expected)
+        if problem is None:
+            return expected
+        print(f"checkpoint {number:02d}: {expected.name} {problem}; rebuilding it", file=sys.stderr)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
@@ -139,7 +145,37 @@ def build_checkpoint_wheel(
     wheels = sorted(out_dir.glob("*.whl"))
     if len(wheels) != 1:
         raise BuildError(f"expected one wheel in {out_dir}, found {[w.name for w in wheels]}")
+    write_atomically(sidecar_of(wheels[0]), f"{file_sha256(wheels[0])}  {wheels[0].name}\n")
     return wheels[0]
+
+
+def sidecar_of(wheel: Path) -> Path:
+    """Where a built wheel's sha256 is kept, in `sha256sum` format (`sha256sum -c` reads it)."""
+    return wheel.with_name(f"{wheel.name}.sha256")
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def wheel_problem(wheel: Path) -> str | None:
+    """Why a wheel in the build folder cannot be reused (None: it is the wheel that was built).
+
+    A build killed while uv wrote the wheel, or a disk that filled, leaves a wheel cut short
+    under the right name; reused, every install of it would fail for ever."""
+    try:
+        recorded = sidecar_of(wheel).read_text(encoding="utf-8").split()
+    except FileNotFoundError:
+        return "has no recorded sha256"
+    except OSError as error:
+        return f"has an unreadable sha256 record ({error.strerror})"
+    try:
+        actual = file_sha256(wheel)
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
+    if not recorded or recorded[0] != actual:
+        return "does not match the sha256 recorded when it was built (cut short or changed)"
+    return None
 
 
 def checkpoint_wheel(

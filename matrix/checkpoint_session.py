@@ -11,16 +11,20 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import ModuleType
 
 import nox
 from nox.command import CommandFailed
 from packaging.requirements import Requirement
 
+from matrix import collection_bound, progress_log
+from matrix.atomic import write_atomically
 from matrix.build import BuildError, checkpoint_wheel
 from matrix.impl import DEPENDENCIES_ENV, Implementation, ImplError, implementation_from_env
 from matrix.manifest import Manifest
+from matrix.parent_watch import PARENT_DIED, watch_parent_nox
 from matrix.results import (
     BUILD_FAILED,
     CRASHED,
@@ -30,7 +34,9 @@ from matrix.results import (
     NO_TESTS,
     PASSED,
     PYTEST_BROKE,
+    TIMED_OUT,
     CheckpointRun,
+    charge_broken_modules,
     charge_uncollectable,
     failed_run_status,
     read_junit,
@@ -102,12 +108,17 @@ def xdist_workers(session: nox.Session) -> str:
     # Under `nox -j`, checkpoints already run side by side, one per core: each runs its tests
     # in pytest's own process ("0"), as a single xdist worker would, minus the cost of starting
     # that worker and importing everything twice (about a fifth of a checkpoint's CPU time,
-    # measured with `nox -s module05 -- -n 0` against `-- -n 1`).
+    # measured with `nox -s module05 -- -n 0` against `-- -n 1`). A test that kills that
+    # process is named, and the counts kept, by matrix/progress_log.py instead of by xdist.
     return "0" if session.parallel else "auto"
 
 
 def run_checkpoint(session: nox.Session, manifest: Manifest, number: int, pyproject: dict) -> None:
     root = manifest.root
+    try:
+        collection_bound.timeout_seconds()  # a bad bound is the user's to fix, said at once
+    except ValueError as error:
+        session.error(str(error))
     # Before anything can fail: every record says which commit and nox run it comes from.
     identity = this_run(root)
     python = session.run(
@@ -120,13 +131,17 @@ def run_checkpoint(session: nox.Session, manifest: Manifest, number: int, pyproj
         numpy_choice=numpy_choice(session),
         **asdict(identity),
     )
-    try:
-        _build_install_test(session, manifest, number, pyproject, run)
-    finally:
-        if not run.status:
-            run.status, run.detail = CRASHED, "the session stopped unexpectedly"
-        save_run(root, run)
-        session.log(f"checkpoint {number:02d}: {run.status} {run.detail}".rstrip())
+    with watch_parent_nox(session.parallel) as watch:
+        try:
+            _build_install_test(session, manifest, number, pyproject, run)
+        finally:
+            if watch and watch.parent_died:
+                # Whatever it got to is no result: nobody asked for it any more.
+                run.status, run.detail = CRASHED, PARENT_DIED
+            elif not run.status:
+                run.status, run.detail = CRASHED, "the session stopped unexpectedly"
+            save_run(root, run)
+            session.log(f"checkpoint {number:02d}: {run.status} {run.detail}".rstrip())
 
 
 def _build_install_test(
@@ -161,30 +176,56 @@ def _build_install_test(
     junit = root / JUNIT_DIR / f"{run.key}.xml"
     junit.unlink(missing_ok=True)
     suites = [GUARD_TEST] + [module.tests for module in manifest.checkpoint(number)]
+    plugins = prepare_plugins(session)
     started = time.perf_counter()
+    return_code = None
     try:
         session.run(
             # A file that cannot be collected is reported and the other tests still run, in
             # pytest's own process as under xdist: one broken file must not hide the rest.
             "pytest", "-n", xdist_workers(session), "--continue-on-collection-errors",
-            f"--junitxml={junit}", *implementation_options(impl), *suites, *session.posargs,
+            f"--junitxml={junit}", *plugins.options, *implementation_options(impl), *suites,
+            *session.posargs,
             env={
                 **checkpoint_env(manifest, number, impl),
                 **test_process_env(root, session.name, wheel, impl),
+                **plugins.env,
             },
         )  # fmt: skip
         run.status = PASSED
     except CommandFailed as error:
-        run.status = _status_of_failed_pytest(error.return_code)
+        return_code = error.return_code
+        run.status = status_of_failed_pytest(return_code)
         raise
     finally:
         run.test_seconds = round(time.perf_counter() - started, 3)
+        hung = collection_bound.collection_timeout_detail(plugins.collection_dump, root)
+        if hung:
+            run.status, run.detail = TIMED_OUT, hung
+        # pytest died without its JUnit XML (a test killed the interpreter): the tests it
+        # finished, and the one it was running, from the progress log.
+        recovered = (
+            not junit.exists()
+            and run.status != PASSED
+            and recover_junit(plugins.progress, junit, return_code)
+        )
         if junit.exists():
             counts = read_junit(junit)
             run.suites, run.extras, run.files = counts.suites, counts.extras, counts.files
             run.tests_digest = tests_digest(root)
             charge_uncollectable(root, run, counts.uncollectable)
-            if run.status == FAILED:
+            if run.status != PASSED:
+                charge_broken_modules(run, manifest, impl)
+            if recovered:
+                run.status, run.detail = (
+                    failed_run_status(counts)
+                    if counts.crashed
+                    else (
+                        CRASHED,
+                        f"pytest died outside a test ({progress_log.how_it_ended(return_code)})",
+                    )
+                )
+            elif run.status == FAILED:
                 run.status, run.detail = failed_run_status(counts)
             empty = [m.suite for m in manifest.checkpoint(number) if m.suite not in run.suites]
             if empty and run.status == PASSED:
@@ -193,6 +234,64 @@ def _build_install_test(
                 session.error(f"checkpoint {number:02d}: {run.detail}")
         elif run.status == FAILED:
             run.status, run.detail = CRASHED, "pytest wrote no JUnit XML"
+
+
+@dataclass(frozen=True)
+class PytestPlugins:
+    """The plugins of matrix/ that a session's pytest loads, and the files they leave there."""
+
+    folder: Path  # on the pytest's PYTHONPATH, holding nothing but the plugins
+
+    @property
+    def collection_dump(self) -> Path:
+        return self.folder / "collection-timeout.txt"
+
+    @property
+    def progress(self) -> Path:
+        return self.folder / "progress.jsonl"
+
+    @property
+    def options(self) -> list[str]:
+        return [option for plugin in PYTEST_PLUGINS for option in ("-p", plugin_name(plugin))]
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            # The plugins' folder only: the repo root would shadow the installed tinytorch.
+            "PYTHONPATH": str(self.folder),
+            collection_bound.DUMP_ENV: str(self.collection_dump),
+            progress_log.LOG_ENV: str(self.progress),
+        }
+
+
+# Copied alone into the session's temporary folder (each imports nothing from matrix/).
+PYTEST_PLUGINS = (collection_bound, progress_log)
+
+
+def prepare_plugins(session: nox.Session) -> PytestPlugins:
+    """The plugins copied fresh into the session's temporary folder, with no file of a
+    previous run left beside them (each file must be this run's)."""
+    plugins = PytestPlugins(Path(session.create_tmp()) / "pytest-plugins")
+    if plugins.folder.exists():
+        shutil.rmtree(plugins.folder)
+    plugins.folder.mkdir(parents=True)
+    for plugin in PYTEST_PLUGINS:
+        shutil.copyfile(plugin.__file__, plugins.folder / f"{plugin_name(plugin)}.py")
+    return plugins
+
+
+def plugin_name(plugin: ModuleType) -> str:
+    """What pytest's `-p` calls a plugin of matrix/ once it is copied alone."""
+    return plugin.__name__.rpartition(".")[2]
+
+
+def recover_junit(progress: Path, junit: Path, return_code: int | None) -> bool:
+    """Write the JUnit XML of what the progress log saw in place of pytest's (False: none)."""
+    text = progress_log.junit_from_progress(progress, return_code)
+    if text is None:
+        return False
+    write_atomically(junit, text)
+    return True
 
 
 def implementation_options(impl: Implementation) -> list[str]:
@@ -246,7 +345,7 @@ def missing_import(session: nox.Session, impl: Implementation) -> str | None:
     )
 
 
-def _status_of_failed_pytest(return_code: int | None) -> str:
+def status_of_failed_pytest(return_code: int | None) -> str:
     if return_code == 1:
         return FAILED
     if return_code == 5:
