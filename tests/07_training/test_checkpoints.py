@@ -41,6 +41,8 @@ from course_api import (
     MSELoss,
     Trainer,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def snapshot(trainer):
@@ -312,6 +314,65 @@ class TestDamagedFiles:
     def test_missing_file(self, saved, tmp_path):
         trainer, path, state = saved
         assert_refused(trainer, tmp_path / "nope.ckpt", state, path)
+
+
+# Generated damage (hypothesis) of whatever file the implementation wrote. The checkpoint is
+# saved once per module (hypothesis runs a test's examples within one call of its fixtures);
+# each example loads into a new trainer, which must refuse the file and stay as it was.
+DAMAGE = settings(max_examples=40, deadline=None, database=None, derandomize=True)
+
+
+@pytest.fixture(scope="module")
+def checkpoint_file(tmp_path_factory):
+    """The path of a checkpoint of a trainer after 2 epochs (the path, not the bytes: a long
+    argument makes hypothesis misreport its failures)."""
+    _, path = trained_and_saved(tmp_path_factory.mktemp("damaged"))
+    return path
+
+
+def assert_refused_by_a_new_trainer(bad):
+    trainer = make_trainer(2)
+    state = snapshot(trainer)
+    assert_raises_something(
+        lambda: trainer.load_checkpoint(bad), f"loading a damaged file ({bad.name})"
+    )
+    assert_same(snapshot(trainer), state, when="after a refused load")
+
+
+class TestDamagedAnywhere:
+    @DAMAGE
+    @given(data=st.data())
+    def test_truncated_at_any_byte(self, checkpoint_file, data):
+        content = file_bytes(checkpoint_file)
+        cut = data.draw(st.integers(0, len(content) - 1), label="cut")
+        bad = checkpoint_file.with_name("cut.ckpt")
+        bad.write_bytes(content[:cut])
+        assert_refused_by_a_new_trainer(bad)
+
+    @DAMAGE
+    @given(content=st.binary(max_size=10_000))
+    def test_random_bytes(self, checkpoint_file, content):
+        bad = checkpoint_file.with_name("random.ckpt")
+        bad.write_bytes(content)
+        assert_refused_by_a_new_trainer(bad)
+
+    @DAMAGE
+    @given(data=st.data())
+    def test_bytes_overwritten_by_zeros_from_any_point(self, checkpoint_file, data):
+        content = file_bytes(checkpoint_file)
+        last = len(content.rstrip(b"\0")) - 1  # zeroing from past it would change nothing
+        start = data.draw(st.integers(0, last), label="start")
+        bad = checkpoint_file.with_name("zeroed.ckpt")
+        bad.write_bytes(content[:start] + bytes(len(content) - start))
+        assert_refused_by_a_new_trainer(bad)
+
+    def test_a_large_file_of_zeros(self, checkpoint_file):
+        # 256 MiB that take no disk (a sparse file); what loading it costs is the
+        # implementation's affair (API.md promises no memory bound), refusing it is not.
+        bad = checkpoint_file.with_name("zeros.ckpt")
+        with open(bad, "wb") as file:
+            file.truncate(256 << 20)
+        assert_refused_by_a_new_trainer(bad)
 
 
 # ===========================================================================================

@@ -24,6 +24,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from checkpoint_archives import members_of, rewrite
 from checkpoint_cases import (
     OPTIMIZERS,
     Payload,
@@ -33,6 +34,7 @@ from checkpoint_cases import (
     train,
     trained_and_saved,
 )
+from checkpoint_state import assert_same, assert_unchanged, rng_keys, snapshot
 from course_api import (
     Adam,
     CosineSchedule,
@@ -49,45 +51,6 @@ from reference_extras import default_dtype
 def deep():
     """Linear -> ReLU -> Linear -> ReLU -> Linear: 6 parameters where models.Net has 4."""
     return Chain(Linear(2, 8), ReLU(), Linear(8, 8), ReLU(), Linear(8, 3))
-
-
-def snapshot(trainer):
-    """Everything a checkpoint must restore, through the reference's state_dict()s."""
-    return {
-        "params": [p.data.copy() for p in trainer.model.parameters()],
-        "optimizer": trainer.optimizer.state_dict(),
-        "epoch": trainer.epoch,
-        "step": trainer.step,
-        "history": json.loads(json.dumps(trainer.history)),
-        "scheduler": None if trainer.scheduler is None else trainer.scheduler.state_dict(),
-    }
-
-
-def assert_same(a, b):
-    assert len(a["params"]) == len(b["params"])
-    for x, y in zip(a["params"], b["params"], strict=True):
-        assert x.dtype == y.dtype
-        np.testing.assert_array_equal(x, y)  # bit for bit
-    oa, ob = a["optimizer"], b["optimizer"]
-    assert (oa["type"], oa["step_count"], oa["hyperparameters"]) == (
-        ob["type"],
-        ob["step_count"],
-        ob["hyperparameters"],
-    )
-    for sa, sb in zip(oa["state"], ob["state"], strict=True):
-        assert sorted(sa) == sorted(sb)
-        for key in sa:
-            np.testing.assert_array_equal(sa[key], sb[key])
-    assert (a["epoch"], a["step"], a["history"], a["scheduler"]) == (
-        b["epoch"],
-        b["step"],
-        b["history"],
-        b["scheduler"],
-    )
-
-
-def rng_keys():
-    return np.random.get_state()[1].copy()
 
 
 @pytest.fixture
@@ -192,23 +155,6 @@ def test_resumed_run_is_bit_identical_without_reseeding(tmp_path, kind):
 # ===========================================================================================
 # No code from the file, truncated and corrupt files: ValueError, nothing changed
 # ===========================================================================================
-
-
-def rewrite(path, members):
-    """Write a zip archive at `path` with `members` (name -> bytes)."""
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, content in members.items():
-            archive.writestr(name, content)
-
-
-def members_of(path):
-    with zipfile.ZipFile(path) as archive:
-        return {name: archive.read(name) for name in archive.namelist()}
-
-
-def assert_unchanged(trainer, state, keys):
-    assert_same(snapshot(trainer), state)
-    np.testing.assert_array_equal(rng_keys(), keys)
 
 
 @pytest.mark.extra("internals", "wording")

@@ -57,16 +57,21 @@ Checkpoints
     save between epochs.
     Format: a zip archive of ``header.json`` (format name, version, all numbers) and one
     ``arrays/<name>.npy`` per array, written with ``allow_pickle=False``. Loading reads JSON
-    and ``.npy`` data only (``allow_pickle=False``; no pickle, no code from the file runs).
+    and ``.npy`` data only (no pickle, no code from the file runs).
     Saving is atomic: the archive goes to a temporary file in the same directory, which is
     flushed and fsync'ed, then ``os.replace``d over ``path``; a crash at any moment leaves
-    either the previous checkpoint or the new one, never a mix or a torn file.
+    either the previous checkpoint or the new one, never a mix or a torn file. A header.json
+    larger than ``HEADER_LIMIT`` (1 MiB: a history of over 10,000 epochs) is refused with
+    ValueError before anything is written, since loading would refuse it.
     ``load_checkpoint(path)`` validates everything first (the archive's CRCs, the format,
     every field and array, parameter count, shapes and dtypes against this model and
     optimizer, the scheduler) and only then assigns: a truncated, corrupt or foreign file, or
-    one from a model of another shape, raises ValueError naming the problem (for a shape:
-    the parameter and both shapes) and leaves the model, optimizer, scheduler, history and
-    random generator unchanged. Loading also restores numpy's global random state.
+    one from a model of another shape, raises ValueError naming the member or field at fault
+    (for a shape: the parameter and both shapes) and saying what to do, and leaves the model,
+    optimizer, scheduler, history and random generator unchanged. Loading also restores
+    numpy's global random state. A crafted file costs no more memory to refuse than a genuine
+    checkpoint of this trainer costs to load: sizes are checked against what the model and
+    optimizer hold before anything large is read (see "the file" below).
 """
 
 import contextlib
@@ -76,8 +81,11 @@ import json
 import math
 import numbers
 import os
+import reprlib
 import secrets
 import zipfile
+import zlib
+from typing import NamedTuple
 
 import numpy as np
 
@@ -98,7 +106,9 @@ HISTORY_KEYS = ("train_loss", "eval_loss", "learning_rates")
 
 def _real(where, name, value):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{where}: {name} must be a number; got {type(value).__name__} {value!r}")
+        raise TypeError(
+            f"{where}: {name} must be a number; got {type(value).__name__} {_short(value)}"
+        )
     value = float(value)
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{where}: {name} must be a finite number >= 0; got {value!r}")
@@ -107,7 +117,7 @@ def _real(where, name, value):
 
 def _positive_int(where, name, value):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{where}: {name} must be a positive int; got {value!r}")
+        raise TypeError(f"{where}: {name} must be a positive int; got {_short(value)}")
     if value < 1:
         raise ValueError(f"{where}: {name} must be a positive int; got {value!r}")
     return int(value)
@@ -143,7 +153,9 @@ class CosineSchedule:
     def _checked(state):
         where = "CosineSchedule"
         if not isinstance(state, dict) or set(state) != {"max_lr", "min_lr", "total_epochs"}:
-            raise ValueError(f"{where}: expected max_lr, min_lr and total_epochs; got {state!r}")
+            raise ValueError(
+                f"{where}: expected max_lr, min_lr and total_epochs; got {_short(state)}"
+            )
         max_lr = _real(where, "max_lr", state["max_lr"])
         min_lr = _real(where, "min_lr", state["min_lr"])
         if min_lr > max_lr:
@@ -336,79 +348,72 @@ class Trainer:
         kind, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
         arrays["rng.keys"] = keys
         scheduler = getattr(self.scheduler, "state_dict", None)
-        header = {
-            "format": FORMAT,
-            "version": VERSION,
-            "arrays": sorted(arrays),
-            "model": {"parameters": len(self.model.parameters())},
-            "optimizer": optimizer,
-            "scheduler": scheduler() if callable(scheduler) else None,
-            "trainer": {"epoch": self.epoch, "step": self.step, "history": self.history},
-            "rng": {"kind": kind, "pos": pos, "has_gauss": has_gauss, "cached": cached_gaussian},
-        }
+        header = json.dumps(
+            {
+                "format": FORMAT,
+                "version": VERSION,
+                "arrays": sorted(arrays),
+                "model": {"parameters": len(self.model.parameters())},
+                "optimizer": optimizer,
+                "scheduler": scheduler() if callable(scheduler) else None,
+                "trainer": {"epoch": self.epoch, "step": self.step, "history": self.history},
+                "rng": {
+                    "kind": kind,
+                    "pos": pos,
+                    "has_gauss": has_gauss,
+                    "cached": cached_gaussian,
+                },
+            }
+        ).encode("utf-8")
+        # A file that load_checkpoint would refuse must never replace one that it loads.
+        if len(header) > HEADER_LIMIT:
+            values = sum(len(v) for v in self.history.values())
+            raise ValueError(
+                f"save_checkpoint({os.fspath(path)!r}): its {HEADER} would take {len(header)} "
+                f"bytes, more than load_checkpoint reads ({HEADER_LIMIT}); trainer.history "
+                f"holds {values} values: shorten its lists (keep the latest entries) and save "
+                "again (nothing was written)"
+            )
         _write_checkpoint(path, header, arrays)
 
     def load_checkpoint(self, path):
         """Restore a ``save_checkpoint`` file; checks everything before changing anything."""
-        where = f"load_checkpoint({os.fspath(path)!r})"
-        header, arrays = _read_checkpoint(path, where)
         try:
-            restore = self._plan_restore(header, arrays)
-        except (KeyError, TypeError, ValueError) as error:
-            detail = f"missing field {error}" if isinstance(error, KeyError) else error
-            raise ValueError(f"{where}: {detail}") from None
+            restore = self._plan_restore(path)
+        except _Refused as error:
+            raise ValueError(f"load_checkpoint({os.fspath(path)!r}): {error}") from None
         restore()
 
-    def _plan_restore(self, header, arrays):
-        """Check ``header`` and ``arrays`` against this trainer; return the function that
-        applies them (it cannot fail: everything it assigns was checked here)."""
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise ValueError(f"not a {FORMAT} file")
-        if header.get("version") != VERSION:
-            raise ValueError(f"format version {header.get('version')!r}, expected {VERSION}")
+    def _plan_restore(self, path):
+        """Read and check the checkpoint at ``path`` against this trainer; return the function
+        that applies it (it cannot fail: everything it assigns was checked here)."""
         params = self.model.parameters()
-        if header["model"]["parameters"] != len(params):
-            raise ValueError(
-                f"the checkpoint holds {header['model']['parameters']} model parameters; this "
-                f"model has {len(params)}: it was saved from a different model"
-            )
-        values = []
-        for index, param in enumerate(params):
-            value = arrays[f"model.{index}"]
-            if value.shape != param.shape:
-                raise ValueError(
-                    f"model parameter {index}: the checkpoint has shape {value.shape}, the "
-                    f"model has shape {param.shape}: it was saved from a different model"
+        layout = _array_layout(params, self.optimizer)
+        with _opened_archive(path, layout) as archive:
+            entries = _entries(archive)
+            header = _read_header(archive, entries[HEADER])
+            if header["model"]["parameters"] != len(params):
+                raise _Refused(
+                    f"the checkpoint holds {header['model']['parameters']} model parameters; "
+                    f"this model has {len(params)}: {OTHER_MODEL}"
                 )
-            if value.dtype != param.dtype:
-                raise ValueError(
-                    f"model parameter {index}: the checkpoint has dtype {value.dtype}, the "
-                    f"model has dtype {param.dtype}"
+            # Module 06 checks the optimizer's state_dict as a whole, after the arrays; its type
+            # decides which arrays this trainer has a place for, so it is compared first.
+            optimizer = type(self.optimizer).__name__
+            if header["optimizer"]["type"] != optimizer:
+                raise _Refused(
+                    f"the checkpoint holds the state of a {_short(header['optimizer']['type'])} "
+                    f"optimizer; this trainer's is a {optimizer}: {OTHER_OPTIMIZER}"
                 )
-            values.append(value)
-        known = {f"model.{i}" for i in range(len(params))} | {"rng.keys"}
-        stray = [n for n in arrays if n not in known and not n.startswith("optimizer.")]
-        if stray:
-            raise ValueError(f"unexpected arrays {stray}")
-        optimizer = dict(header["optimizer"])
-        states = optimizer.get("state")
-        if not isinstance(states, list) or not all(isinstance(s, dict) for s in states):
-            raise ValueError("optimizer.state must be a list of dicts")
-        optimizer["state"] = [dict(s) for s in states]
-        prefix = "optimizer."
-        for name, value in arrays.items():
-            if name.startswith(prefix):
-                index, key = name[len(prefix) :].split(".", 1)
-                if not index.isdigit() or int(index) >= len(states):
-                    raise ValueError(f"array {name} belongs to no optimizer parameter")
-                optimizer["state"][int(index)][key] = value
-        step_count, hyper, opt_states = self.optimizer._checked_state_dict(optimizer)
+            arrays = _read_arrays(archive, entries, header["arrays"], layout)
+        values = [arrays[f"model.{index}"] for index in range(len(params))]
+        step_count, hyper, opt_states = self._checked_optimizer(header["optimizer"], arrays)
         schedule = self._checked_scheduler(header["scheduler"])
         trainer = header["trainer"]
-        epoch = _count_field("trainer.epoch", trainer["epoch"])
-        step = _count_field("trainer.step", trainer["step"])
-        history = _checked_history(trainer["history"])
-        rng = _checked_rng(header["rng"], arrays["rng.keys"])
+        epoch, step = trainer["epoch"], trainer["step"]
+        history = {key: [float(v) for v in trainer["history"][key]] for key in HISTORY_KEYS}
+        saved = header["rng"]
+        rng = (saved["kind"], arrays["rng.keys"], saved["pos"], saved["has_gauss"], saved["cached"])
 
         def restore():
             for param, value in zip(params, values, strict=True):
@@ -423,59 +428,449 @@ class Trainer:
 
         return restore
 
+    def _checked_optimizer(self, saved, arrays):
+        """(step_count, hyper-parameters, per-parameter states) of the header's optimizer
+        field with its arrays put back, as this trainer's optimizer checked them."""
+        count = len(self.optimizer.params)
+        if len(saved["state"]) != count:
+            raise _Refused(
+                f"{HEADER}: field 'optimizer.state' holds the state of {len(saved['state'])} "
+                f"parameters; this trainer's optimizer has {count}: {OTHER_MODEL}"
+            )
+        states = [dict(state) for state in saved["state"]]
+        for index, state in enumerate(states):
+            for key in self.optimizer._ARRAYS:
+                name = f"optimizer.{index}.{key}"
+                if name in arrays:
+                    state[key] = arrays[name]
+        try:
+            return self.optimizer._checked_state_dict({**saved, "state": states})
+        except (TypeError, ValueError) as error:
+            raise _Refused(f"{HEADER}: field 'optimizer': {error}: {OTHER_OPTIMIZER}") from None
+
     def _checked_scheduler(self, saved):
         loads = callable(getattr(self.scheduler, "load_state_dict", None))
         if saved is None and not loads:
             return None
         if saved is None or not loads:
             has = "has" if saved is not None else "has no"
-            raise ValueError(
+            raise _Refused(
                 f"the checkpoint {has} scheduler state, but this trainer's scheduler is "
-                f"{type(self.scheduler).__name__}"
+                f"{type(self.scheduler).__name__}: load it into a trainer with the scheduler "
+                "that saved it"
             )
         if hasattr(self.scheduler, "_checked"):  # check it now, so that load cannot fail later
-            self.scheduler._checked(saved)
+            try:
+                self.scheduler._checked(saved)
+            except (TypeError, ValueError) as error:
+                raise _Refused(
+                    f"{HEADER}: field 'scheduler': {error}: load it into a trainer with the "
+                    "scheduler that saved it"
+                ) from None
         return saved
 
 
-def _count_field(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an int >= 0; got {value!r}")
-    return value
-
-
-def _checked_history(history):
-    if not isinstance(history, dict) or set(history) != set(HISTORY_KEYS):
-        raise ValueError(f"trainer.history must have exactly the keys {list(HISTORY_KEYS)}")
-    checked = {}
-    for key in HISTORY_KEYS:
-        values = history[key]
-        if not isinstance(values, list) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
-        ):
-            raise ValueError(f"trainer.history[{key!r}] must be a list of numbers")
-        checked[key] = [float(v) for v in values]
-    return checked
-
-
-def _checked_rng(saved, keys):
-    if saved["kind"] != "MT19937" or keys.dtype != np.uint32 or keys.shape != (624,):
-        raise ValueError("rng: not an MT19937 state (624 uint32 keys)")
-    pos, has_gauss, cached = saved["pos"], saved["has_gauss"], saved["cached"]
-    if not (isinstance(pos, int) and 0 <= pos <= 624 and has_gauss in (0, 1)):
-        raise ValueError(f"rng: invalid position {pos!r} or has_gauss {has_gauss!r}")
-    if isinstance(cached, bool) or not isinstance(cached, (int, float)):
-        raise ValueError(f"rng: invalid cached gaussian {cached!r}")
-    return ("MT19937", keys.copy(), pos, has_gauss, float(cached))
-
-
 # --- the file: a zip of header.json and .npy arrays, never pickle --------------------------
+#
+# Loading a crafted file must cost no more memory than a genuine checkpoint of the trainer
+# loading it: every size is checked against what this model and optimizer hold before
+# anything large is read, in this order: the file's size, each member's entry in the zip's
+# central directory (encryption, compression method, uncompressed size), each .npy header
+# (shape and dtype exactly those of the array it restores); then arrays are read in numpy's
+# bounded chunks, and header.json within HEADER_LIMIT.
 
 HEADER = "header.json"
+# header.json holds names and numbers only: about 1 KiB for a model and optimizer, plus some
+# 80 bytes per epoch of history, so 1 MiB is the header of a run of over 10,000 epochs. The
+# cap bounds what a crafted header costs to parse (parsed JSON takes up to about 25 times
+# its size in memory); save_checkpoint refuses a header past it.
+HEADER_LIMIT = 1 << 20
+# save_checkpoint's header nests 4 deep (header > optimizer > state > a parameter's state);
+# past this depth the header is refused before any check or message recurses into it.
+HEADER_DEPTH_LIMIT = 8
+# An .npy member starts with its own header (magic, version, then dtype, order and shape as
+# text), which numpy pads to a multiple of 64 bytes: 128 for any shape a model has.
+NPY_HEADER_LIMIT = 4096
+# The bytes a member adds to the zip around its data (its local header and central
+# directory entry, each with the name and whatever extra fields a zip tool adds), and those
+# of the archive's end records (zip64 records and a comment of up to 64 KiB).
+ZIP_ENTRY_LIMIT = 1024
+ZIP_END_LIMIT = 66 * 1024
+# save_checkpoint stores members and zip tools deflate them (a deflate stream decompresses
+# within a 32 KiB window); any other method (LZMA sizes its dictionary from the file) is
+# refused before it decompresses anything.
+COMPRESSIONS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
+# General purpose flags of a zip entry (PKWARE APPNOTE 4.4.4) that save_checkpoint never sets
+# and zipfile cannot read.
+UNREADABLE_FLAGS = {0x1: "encrypted", 0x20: "patch data", 0x40: "strongly encrypted"}
+MT19937_KEYS = 624  # numpy's legacy global generator: 624 uint32 keys
+JSON_INT_DIGITS = 19  # 2**63 has 19 digits
+HEADER_FIELDS = ("format", "version", "arrays", "model", "optimizer", "scheduler", "trainer", "rng")
+OPTIMIZER_FIELDS = ("type", "step_count", "hyperparameters", "state")  # its state_dict()
+NPY_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+# What to do, ending each refusal's message.
+CORRUPT = (
+    "the file is damaged or was not written by save_checkpoint: load an intact copy or an "
+    "earlier checkpoint"
+)
+OTHER_MODEL = (
+    "it was saved from a different model (or is damaged): load it into a trainer of the "
+    "model that saved it"
+)
+OTHER_OPTIMIZER = (
+    "it was saved with another optimizer (or is damaged): load it into a trainer with the "
+    "optimizer that saved it"
+)
+NOT_A_CHECKPOINT = "not a valid tinytorch checkpoint (truncated or corrupt file?)"
+# What the zip and numpy readers raise on a malformed archive or member.
+# (NotImplementedError: a zip feature zipfile lacks, such as a newer zip version.)
+UNREADABLE = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    NotImplementedError,
+    EOFError,
+    OSError,
+    zlib.error,
+    ValueError,
+)
+
+
+class _Refused(ValueError):
+    """A checkpoint refused, with a message naming the member or field at fault and saying
+    what to do; load_checkpoint raises it as a plain ValueError after the file's path."""
+
+
+class _Expected(NamedTuple):
+    """An array a checkpoint of this trainer may hold, and what it restores."""
+
+    shape: tuple
+    dtype: np.dtype
+    what: str
+    required: bool
+
+    @property
+    def nbytes(self):
+        return math.prod(self.shape) * self.dtype.itemsize
 
 
 def _member(name):
     return f"arrays/{name}.npy"
+
+
+def _array_layout(params, optimizer):
+    """Array name -> _Expected, for every array a checkpoint of this model and optimizer may
+    hold: the model's parameters, the optimizer's state arrays (float64 copies, module 06;
+    absent before a parameter's first update) and the random generator's keys."""
+    layout = {}
+    for index, param in enumerate(params):
+        layout[f"model.{index}"] = _Expected(
+            param.shape, param.dtype, f"model parameter {index}", required=True
+        )
+    for index, param in enumerate(optimizer.params):
+        for key in optimizer._ARRAYS:
+            layout[f"optimizer.{index}.{key}"] = _Expected(
+                param.shape, np.dtype(np.float64), f"optimizer {key} of parameter {index}", False
+            )
+    layout["rng.keys"] = _Expected(
+        (MT19937_KEYS,), np.dtype(np.uint32), "the random generator's keys", required=True
+    )
+    return layout
+
+
+def _short(value):
+    """A value read from a file, for a message: at most a few dozen characters of it."""
+    return reprlib.repr(value)
+
+
+@contextlib.contextmanager
+def _opened_archive(path, layout):
+    """The zip archive at ``path``, once the file's size fits a checkpoint of ``layout``; an
+    error of the zip or numpy readers in the block becomes a refusal."""
+    limit = (
+        HEADER_LIMIT
+        + ZIP_END_LIMIT
+        + ZIP_ENTRY_LIMIT * (len(layout) + 1)
+        + sum(expected.nbytes + NPY_HEADER_LIMIT for expected in layout.values())
+    )
+    # Opened outside the try: a missing or unreadable file keeps its own error.
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        if size > limit:
+            raise _Refused(
+                f"the file holds {size} bytes; a checkpoint of this model and optimizer takes "
+                f"at most {limit}: {OTHER_MODEL}"
+            )
+        try:
+            with zipfile.ZipFile(file) as archive:
+                yield archive
+        except _Refused:
+            raise
+        except UNREADABLE as error:  # an OSError here comes from offsets in a corrupt archive
+            raise _Refused(f"{NOT_A_CHECKPOINT}: {error}: {CORRUPT}") from None
+
+
+def _entries(archive):
+    """Member name -> its central directory entry; no name twice, header.json among them."""
+    entries = {}
+    for info in archive.infolist():
+        if info.filename in entries:
+            raise _Refused(
+                f"{NOT_A_CHECKPOINT}: the archive holds member {info.filename!r} twice: {CORRUPT}"
+            )
+        entries[info.filename] = info
+    if HEADER not in entries:
+        raise _Refused(f"{NOT_A_CHECKPOINT}: no {HEADER} in the archive: {CORRUPT}")
+    return entries
+
+
+def _check_entry(info, limit, what):
+    """Refuse a member that is encrypted, compressed by another method than save_checkpoint's
+    or a zip tool's, or that declares more than ``limit`` bytes: before reading any of it."""
+    name = info.filename
+    for flag, meaning in UNREADABLE_FLAGS.items():
+        if info.flag_bits & flag:
+            raise _Refused(
+                f"{NOT_A_CHECKPOINT}: member {name!r} is flagged {meaning}, which "
+                f"save_checkpoint never writes: {CORRUPT}"
+            )
+    if info.compress_type not in COMPRESSIONS:
+        raise _Refused(
+            f"{NOT_A_CHECKPOINT}: member {name!r} uses zip compression method "
+            f"{info.compress_type}; a checkpoint's members are "
+            f"{' or '.join(f'{how} ({method})' for method, how in COMPRESSIONS.items())}: "
+            f"{CORRUPT}"
+        )
+    if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+        raise _Refused(
+            f"{NOT_A_CHECKPOINT}: member {name!r} is stored (not compressed) yet declares "
+            f"{info.compress_size} bytes in the archive and {info.file_size} uncompressed: "
+            f"{CORRUPT}"
+        )
+    if info.file_size > limit:
+        raise _Refused(
+            f"{NOT_A_CHECKPOINT}: member {name!r} declares {info.file_size} bytes "
+            f"uncompressed; {what} takes at most {limit}: {CORRUPT}"
+        )
+
+
+def _read_header(archive, info):
+    """header.json, parsed and checked field by field (the checks that need this trainer
+    come later)."""
+    _check_entry(info, HEADER_LIMIT, HEADER)
+    with archive.open(info) as member:
+        raw = member.read(HEADER_LIMIT)  # to the end (its size was checked), so its CRC too
+    if len(raw) != info.file_size:
+        raise _Refused(
+            f"{NOT_A_CHECKPOINT}: member {HEADER!r} declares {info.file_size} bytes but holds "
+            f"{len(raw)}: {CORRUPT}"
+        )
+    try:
+        header = json.loads(raw.decode("utf-8"), parse_int=_json_int)
+    except RecursionError:
+        raise _Refused(
+            f"{NOT_A_CHECKPOINT}: {HEADER} nests too deeply to parse: {CORRUPT}"
+        ) from None
+    except ValueError as error:  # json's and UTF-8's errors are ValueErrors
+        raise _Refused(
+            f"{NOT_A_CHECKPOINT}: {HEADER} is not a checkpoint's JSON: {error}: {CORRUPT}"
+        ) from None
+    _check_depth(header)
+    if not isinstance(header, dict):
+        raise _Refused(f"{HEADER} must be a JSON object; got {_short(header)}: {CORRUPT}")
+    if header.get("format") != FORMAT:
+        raise _Refused(
+            f"{HEADER}: field 'format' is {_short(header.get('format'))}: not a {FORMAT} file: "
+            f"{CORRUPT}"
+        )
+    if header.get("version") != VERSION:
+        raise _Refused(
+            f"{HEADER}: format version {_short(header.get('version'))}, expected {VERSION}: "
+            "load it with the tinytorch that saved it"
+        )
+    _check_fields(header)
+    return header
+
+
+def _json_int(text):
+    # Every count a checkpoint holds fits in 64 bits; a longer literal would only make
+    # float() overflow, or cost time, in a later check.
+    if len(text.lstrip("-")) > JSON_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text)} digits (at most {JSON_INT_DIGITS})")
+    return int(text)
+
+
+def _check_fields(header):
+    """Every field of ``header`` there, with the JSON type save_checkpoint writes."""
+    _object(header, "", HEADER_FIELDS)
+    _list_of(header["arrays"], "arrays", str, "names")
+    _count(_object(header["model"], "model", ("parameters",))["parameters"], "model.parameters")
+    optimizer = _object(header["optimizer"], "optimizer", OPTIMIZER_FIELDS)
+    _typed(optimizer["type"], "optimizer.type", str, "a string")
+    _typed(optimizer["step_count"], "optimizer.step_count", int, "an int")
+    for key, value in _object(optimizer["hyperparameters"], "optimizer.hyperparameters").items():
+        field = f"optimizer.hyperparameters.{key}"
+        if isinstance(value, list):
+            _list_of(value, field, (int, float), "numbers")
+        else:
+            _typed(value, field, (int, float), "a number or a list of numbers")
+    for index, state in enumerate(_list_of(optimizer["state"], "optimizer.state", dict, "objects")):
+        for key, value in state.items():  # its arrays are members of their own
+            _typed(value, f"optimizer.state[{index}].{key}", int, "an int")
+    if header["scheduler"] is not None:
+        _object(header["scheduler"], "scheduler")
+    trainer = _object(header["trainer"], "trainer", ("epoch", "step", "history"))
+    _count(trainer["epoch"], "trainer.epoch")
+    _count(trainer["step"], "trainer.step")
+    history = _object(trainer["history"], "trainer.history", HISTORY_KEYS)
+    for key in HISTORY_KEYS:
+        _list_of(history[key], f"trainer.history.{key}", (int, float), "numbers")
+    rng = _object(header["rng"], "rng", ("kind", "pos", "has_gauss", "cached"))
+    if rng["kind"] != "MT19937":
+        _refuse_field("rng.kind", "'MT19937'", rng["kind"])
+    if _count(rng["pos"], "rng.pos") > MT19937_KEYS:
+        _refuse_field("rng.pos", f"an int from 0 to {MT19937_KEYS}", rng["pos"])
+    if _count(rng["has_gauss"], "rng.has_gauss") > 1:
+        _refuse_field("rng.has_gauss", "0 or 1", rng["has_gauss"])
+    _typed(rng["cached"], "rng.cached", (int, float), "a number")
+
+
+def _check_depth(value):
+    """Refuse JSON nested deeper than HEADER_DEPTH_LIMIT (walked without recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if not isinstance(item, (dict, list)):
+            continue
+        if depth > HEADER_DEPTH_LIMIT:
+            raise _Refused(
+                f"{NOT_A_CHECKPOINT}: {HEADER} nests more than {HEADER_DEPTH_LIMIT} levels "
+                f"deep; save_checkpoint writes 4: {CORRUPT}"
+            )
+        children = item.values() if isinstance(item, dict) else item
+        pending.extend((child, depth + 1) for child in children)
+
+
+def _refuse_field(field, description, value):
+    raise _Refused(
+        f"{HEADER}: field {field!r} must be {description}; got {_short(value)}: {CORRUPT}"
+    )
+
+
+def _typed(value, field, types, description):
+    """``value`` if it is one of ``types`` (never a JSON true/false for a number)."""
+    if isinstance(value, bool) or not isinstance(value, types):
+        _refuse_field(field, description, value)
+    return value
+
+
+def _count(value, field):
+    if _typed(value, field, int, "an int >= 0") < 0:
+        _refuse_field(field, "an int >= 0", value)
+    return value
+
+
+def _list_of(value, field, types, description):
+    if not isinstance(value, list) or not all(
+        isinstance(item, types) and not isinstance(item, bool) for item in value
+    ):
+        _refuse_field(field, f"a list of {description}", value)
+    return value
+
+
+def _object(value, field, keys=None):
+    """``value`` if it is a JSON object (with exactly ``keys``, when given); ``field`` is ""
+    for the header itself."""
+    if not isinstance(value, dict):
+        _refuse_field(field, "a JSON object", value)
+    if keys is not None:
+        prefix = f"{field}." if field else ""
+        for key in keys:
+            if key not in value:
+                raise _Refused(f"{HEADER}: missing field {prefix + key!r}: {CORRUPT}")
+        unexpected = sorted(set(value) - set(keys))
+        if unexpected:
+            raise _Refused(
+                f"{HEADER}: unexpected field {prefix + unexpected[0]!r} (a checkpoint of "
+                f"another tinytorch?): {CORRUPT}"
+            )
+    return value
+
+
+def _read_arrays(archive, entries, listed, layout):
+    """Array name -> array, for the arrays header.json lists: each exactly the member of that
+    name, and an array of ``layout``."""
+    members = [_member(name) for name in listed]
+    disagree = f"{NOT_A_CHECKPOINT}: the archive's members disagree with the arrays its {HEADER}"
+    if len(set(members)) != len(members):
+        raise _Refused(f"{disagree} lists: it lists an array twice: {CORRUPT}")
+    for name in members:
+        if name not in entries:
+            raise _Refused(f"{disagree} lists: member {name!r} is missing: {CORRUPT}")
+    for name in entries:
+        if name != HEADER and name not in members:
+            raise _Refused(f"{disagree} lists: member {name!r} is not listed: {CORRUPT}")
+    unexpected = sorted(set(listed) - set(layout))
+    if unexpected:
+        raise _Refused(
+            f"the checkpoint holds arrays this trainer has no place for, e.g. "
+            f"{unexpected[0]!r}: {OTHER_MODEL}"
+        )
+    missing = [
+        name for name, expected in layout.items() if expected.required and name not in listed
+    ]
+    if missing:
+        raise _Refused(f"{NOT_A_CHECKPOINT}: the array {missing[0]!r} is missing: {CORRUPT}")
+    return {name: _read_array(archive, entries[_member(name)], layout[name]) for name in listed}
+
+
+def _read_array(archive, info, expected):
+    """The array of member ``info``, once its .npy header says exactly ``expected``'s shape
+    and dtype and its declared size is that header and that data."""
+    name, what = info.filename, expected.what
+    _check_entry(info, NPY_HEADER_LIMIT + expected.nbytes, what)
+    try:
+        with archive.open(info) as member:
+            prefix = io.BytesIO(member.read(NPY_HEADER_LIMIT))
+        version = np.lib.format.read_magic(prefix)
+        if version not in NPY_HEADER_READERS:
+            raise ValueError(f".npy format version {version}; numpy writes 1.0 or 2.0 here")
+        shape, _, dtype = NPY_HEADER_READERS[version](prefix)  # (_: Fortran order or not)
+    except UNREADABLE as error:
+        raise _Refused(
+            f"{NOT_A_CHECKPOINT}: member {name!r} has no valid .npy header: {error}: {CORRUPT}"
+        ) from None
+    if dtype.hasobject:
+        raise _Refused(
+            f"{NOT_A_CHECKPOINT}: member {name!r} holds Python objects, which only pickle "
+            f"reads (it was not read): {CORRUPT}"
+        )
+    if shape != expected.shape:
+        raise _Refused(
+            f"member {name!r}: {what} has shape {shape} in the checkpoint, "
+            f"{expected.shape} in this trainer: {OTHER_MODEL}"
+        )
+    if dtype != expected.dtype:
+        raise _Refused(
+            f"member {name!r}: {what} has dtype {dtype} in the checkpoint, {expected.dtype} "
+            f"in this trainer: {OTHER_MODEL}"
+        )
+    if info.file_size != prefix.tell() + expected.nbytes:
+        raise _Refused(
+            f"{NOT_A_CHECKPOINT}: member {name!r} declares {info.file_size} bytes; its .npy "
+            f"header ({prefix.tell()} bytes) and {what} ({expected.nbytes} bytes) make "
+            f"{prefix.tell() + expected.nbytes}: {CORRUPT}"
+        )
+    try:
+        with archive.open(info) as member:
+            # In chunks, into an array of the shape checked above; reading the member to its
+            # declared end checks its CRC-32.
+            return np.lib.format.read_array(member, allow_pickle=False)
+    except UNREADABLE as error:
+        raise _Refused(f"{NOT_A_CHECKPOINT}: member {name!r}: {error}: {CORRUPT}") from None
 
 
 def _write_member(archive, name, array):
@@ -484,14 +879,15 @@ def _write_member(archive, name, array):
 
 
 def _write_checkpoint(path, header, arrays):
-    """Write atomically: temporary file in the same directory, fsync, then os.replace."""
+    """Write ``header`` (header.json's bytes) and ``arrays`` atomically: temporary file in
+    the same directory, fsync, then os.replace."""
     path = os.path.abspath(os.fspath(path))
     directory, base = os.path.split(path)
     temporary = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
     try:
         with open(temporary, "xb") as file:
             with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
-                archive.writestr(HEADER, json.dumps(header))
+                archive.writestr(HEADER, header)
                 for name, array in arrays.items():
                     _write_member(archive, name, array)
             file.flush()
@@ -512,38 +908,3 @@ def _fsync_directory(directory):
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def _read_checkpoint(path, where):
-    """(header, {name: array}) from a checkpoint file; ValueError if it is not a sound one."""
-    # Opened outside the try: a missing or unreadable file keeps its own error. Inside it, an
-    # OSError can only come from offsets in a corrupt archive (a seek before the start).
-    with open(path, "rb") as file:
-        try:
-            return _read_archive(file)
-        except (zipfile.BadZipFile, NotImplementedError, EOFError, OSError, ValueError) as error:
-            raise ValueError(
-                f"{where}: not a valid tinytorch checkpoint (truncated or corrupt file?): {error}"
-            ) from None
-
-
-def _read_archive(file):
-    with zipfile.ZipFile(file) as archive:
-        names = archive.namelist()
-        if HEADER not in names:
-            raise ValueError(f"no {HEADER} in the archive")
-        header = json.loads(archive.read(HEADER).decode("utf-8"))
-        listed = header.get("arrays") if isinstance(header, dict) else None
-        if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
-            raise ValueError("the header lists no arrays")
-        expected = [HEADER] + [_member(n) for n in listed]
-        if sorted(names) != sorted(expected) or len(set(names)) != len(names):
-            raise ValueError(f"the archive's members {names} disagree with its header")
-        arrays = {}
-        for name in listed:
-            with archive.open(_member(name)) as member:
-                data = io.BytesIO(member.read())  # reading to the end checks the CRC-32
-            arrays[name] = np.lib.format.read_array(data, allow_pickle=False)
-            if data.read(1):
-                raise ValueError(f"array {name} has trailing bytes")
-    return header, arrays
