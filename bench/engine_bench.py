@@ -3,21 +3,24 @@
   recording   each op on (64, 128) float32 arrays: tinytorch with requires_grad vs raw numpy
   mlp step    784-128-10, batch 64, forward+backward: tinytorch vs the same step in numpy
   backward    backward time over forward time, for the MLP step
-  chains      backward of chains of 1e3, 1e4, 1e5 nodes: time per node (linear = flat)
+  chains      backward of chains of 1e3, 1e4, 1e5 nodes: time and graph bytes per node
+              (linear = flat)
   memory      peak bytes traced during a training step vs the activations it must keep for
               backward plus the parameter gradients it must produce
-Runs inside a venv holding the newest checkpoint (`nox -s bench`); writes the table as text,
-Markdown and JSON (bench/plots.py draws it).
+Runs inside a venv holding the newest checkpoint (`nox -s bench`); prints each step as it
+starts, checks the engine's goals (bench/goals.py) and writes the figures and the goals as
+text, Markdown and JSON (bench/plots.py draws them and judges every goal).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import tracemalloc
+from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +31,17 @@ from tinytorch.core.layers import Linear
 from tinytorch.core.losses import CrossEntropyLoss
 from tinytorch.core.tensor import Tensor
 
+ROOT = Path(__file__).resolve().parent.parent
+# Appended, not prepended: tinytorch must stay the installed checkpoint, not the source tree.
+sys.path.append(str(ROOT))
+
+from goals import check, discard_verdict, table  # noqa: E402
+from progress import run_steps  # noqa: E402
+
+from matrix.atomic import write_atomically  # noqa: E402
+from matrix.run_identity import this_run  # noqa: E402
+
 OUT_DIR = Path("reports/bench")
-
-
-def write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 def best_times(fns, repeats: int, number: int) -> list[float]:
@@ -53,13 +60,14 @@ def best_times(fns, repeats: int, number: int) -> list[float]:
     return best
 
 
-def recording_overhead(repeats: int) -> dict:
+def recording_cases() -> dict:
+    """Each op on (64, 128) float32 arrays: (the raw numpy op, the same op recorded)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((64, 128)).astype(np.float32)
     b = rng.standard_normal((64, 128)).astype(np.float32)
     w = rng.standard_normal((128, 128)).astype(np.float32)
     ta, tb, tw = (Tensor(x, requires_grad=True) for x in (a, b, w))
-    cases = {
+    return {
         "add": (lambda: a + b, lambda: ta + tb),
         "mul": (lambda: a * b, lambda: ta * tb),
         "matmul": (lambda: a @ w, lambda: ta @ tw),
@@ -67,15 +75,11 @@ def recording_overhead(repeats: int) -> dict:
         "sum": (lambda: a.sum(axis=1), lambda: ta.sum(axis=1)),
         "relu": (lambda: np.maximum(a, 0), lambda: ReLU()(ta)),
     }
-    result = {}
-    for name, (raw, recorded) in cases.items():
-        raw_s, rec_s = best_times([raw, recorded], repeats, 200)
-        result[name] = {
-            "numpy_us": raw_s * 1e6,
-            "tinytorch_us": rec_s * 1e6,
-            "ratio": rec_s / raw_s,
-        }
-    return result
+
+
+def recording_overhead(raw, recorded, repeats: int) -> dict:
+    raw_s, rec_s = best_times([raw, recorded], repeats, 200)
+    return {"numpy_us": raw_s * 1e6, "tinytorch_us": rec_s * 1e6, "ratio": rec_s / raw_s}
 
 
 def mlp_step(repeats: int) -> dict:
@@ -134,25 +138,28 @@ def chain_backward_seconds(n: int) -> float:
     return time.perf_counter() - started
 
 
-def chains(sizes: list[int], repeats: int) -> dict:
-    result = {}
-    for n in sizes:
-        # Best of a few: one backward of a 1e5-node graph is a single, noisy measurement.
-        seconds = min(chain_backward_seconds(n) for _ in range(repeats))
-        leaf = Tensor([1.0], requires_grad=True)
-        tracemalloc.start()
-        z = leaf
-        for _ in range(n):
-            z = z * 1.0
-        graph_bytes = tracemalloc.get_traced_memory()[0]
-        tracemalloc.stop()
-        del z
-        result[str(n)] = {
-            "backward_s": seconds,
-            "per_node_us": seconds / n * 1e6,
-            "graph_bytes": graph_bytes,
-        }
-    return result
+def chain(n: int, repeats: int) -> dict:
+    # Best of a few: one backward of a 1e5-node graph is a single, noisy measurement.
+    seconds = min(chain_backward_seconds(n) for _ in range(repeats))
+    leaf = Tensor([1.0], requires_grad=True)
+    tracemalloc.start()
+    z = leaf
+    for _ in range(n):
+        z = z * 1.0
+    graph_bytes = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del z
+    return {
+        "backward_s": seconds,
+        "per_node_us": seconds / n * 1e6,
+        "graph_bytes": graph_bytes,
+        "bytes_per_node": graph_bytes / n,
+    }
+
+
+def spread(values: list[float]) -> float:
+    """Largest over smallest: 1.0 when a per-node figure does not grow with the graph."""
+    return max(values) / min(values)
 
 
 def step_memory() -> dict:
@@ -186,24 +193,38 @@ def step_memory() -> dict:
         "needed_bytes": needed,
         "peak_over_needed": (peak - before) / needed,
         "retained_after_zero_grad_bytes": after - before,
+        "retained_over_needed": (after - before) / needed,
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="bench/engine_bench.py")
-    parser.add_argument("--quick", action="store_true", help="few repeats, small chains (CI)")
-    args = parser.parse_args()
-    enable_autograd()
-    repeats = 2 if args.quick else 7
-    sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
-    result = {
-        "recording": recording_overhead(repeats),
-        "mlp_step": mlp_step(repeats),
-        "chains": chains(sizes, repeats),
-        "memory": step_memory(),
+def measure(quick: bool, repeats: int) -> dict:
+    """Every figure, one announced step at a time."""
+    sizes = [1_000, 10_000] if quick else [1_000, 10_000, 100_000]
+    cases = recording_cases()
+    steps = [
+        *(
+            (f"recording overhead of {name} vs numpy", partial(recording_overhead, *fns, repeats))
+            for name, fns in cases.items()
+        ),
+        ("MLP step 784-128-10 vs numpy, and its backward vs forward", partial(mlp_step, repeats)),
+        *((f"backward, chain of {n:,} nodes", partial(chain, n, repeats)) for n in sizes),
+        ("peak memory of a training step", step_memory),
+    ]
+    measured = run_steps("engine", steps)
+    recording = dict(zip(cases, measured[: len(cases)], strict=True))
+    chains = {str(n): row for n, row in zip(sizes, measured[len(cases) + 1 : -1], strict=True)}
+    return {
+        "recording": recording,
+        "recording_worst_ratio": max(row["ratio"] for row in recording.values()),
+        "mlp_step": measured[len(cases)],
+        "chains": chains,
+        "chains_per_node_spread": spread([row["per_node_us"] for row in chains.values()]),
+        "chains_bytes_per_node_spread": spread([row["bytes_per_node"] for row in chains.values()]),
+        "memory": measured[-1],
     }
-    per_node = [c["per_node_us"] for c in result["chains"].values()]
-    result["chains_per_node_spread"] = max(per_node) / min(per_node)
+
+
+def describe(result: dict) -> str:
     lines = ["op       numpy us  tinytorch us  ratio"]
     for name, row in result["recording"].items():
         lines.append(
@@ -216,16 +237,39 @@ def main() -> int:
         f"backward / forward: {mlp['backward_over_forward']:.2f}x",
         "chains: "
         + ", ".join(
-            f"{n} nodes {c['per_node_us']:.1f} us/node" for n, c in result["chains"].items()
+            f"{n} nodes {c['per_node_us']:.1f} us/node {c['bytes_per_node']:.0f} B/node"
+            for n, c in result["chains"].items()
         )
-        + f" (spread {result['chains_per_node_spread']:.2f}x)",
+        + f" (spread {result['chains_per_node_spread']:.2f}x time, "
+        f"{result['chains_bytes_per_node_spread']:.2f}x memory)",
         "step memory: peak {peak_bytes} B vs activations + parameter gradients "
         "{needed_bytes} B = {peak_over_needed:.2f}x; "
         "retained after zero_grad {retained_after_zero_grad_bytes} B".format(**result["memory"]),
     ]
-    text = "\n".join(lines)
-    print(text)
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="bench/engine_bench.py")
+    parser.add_argument("--quick", action="store_true", help="few repeats, small chains (CI)")
+    # matrix_bench.py takes it too: `nox -s bench -- --repeats N` reaches both.
+    parser.add_argument("--repeats", type=int, default=None, help="rounds per figure (7; quick 2)")
+    args = parser.parse_args()
+    if args.repeats is not None and args.repeats < 1:
+        parser.error(f"--repeats must be at least 1 (got {args.repeats})")
+    # The first step of a bench run: the last run's verdict no longer stands.
+    discard_verdict(OUT_DIR)
+    enable_autograd()
+    identity = this_run(ROOT)
+    result = measure(args.quick, args.repeats or (2 if args.quick else 7))
+    goals = check("engine", result)
+    result.update(
+        quick=args.quick,
+        identity=asdict(identity),
+        goals=[goal.as_json() for goal in goals],
+    )
+    text = describe(result) + "\n\nengine goals:\n" + table(goals)
+    print(text, flush=True)
     write_atomically(OUT_DIR / "engine.json", json.dumps(result, indent=2) + "\n")
     write_atomically(OUT_DIR / "engine.md", "```\n" + text + "\n```\n")
     return 0

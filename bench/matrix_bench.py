@@ -5,7 +5,9 @@ Measured here, each as wall time on this machine:
   warm      the same again, uv cache now warm, venvs still created fresh
   baseline  per checkpoint: `python -m venv`, `pip install` (warm pip cache), serial pytest
 The figure that matters is the ratio baseline / warm, measured in the same run, so machine
-speed cancels out. Usage: `nox -s bench` (full) or `nox -s bench -- --quick` (CI).
+speed cancels out. Each run is announced as it starts (each checkpoint, for the baseline);
+the matrix's goals (bench/goals.py) are checked after measuring and written with the figures.
+Usage: `nox -s bench` (full) or `nox -s bench -- --quick` (CI).
 """
 
 from __future__ import annotations
@@ -17,26 +19,43 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from goals import check, table  # noqa: E402
+from progress import Progress  # noqa: E402
+
 from matrix.build import build_checkpoint_wheel  # noqa: E402
 from matrix.checkpoint_session import GUARD_TEST  # noqa: E402
 from matrix.manifest import load_manifest  # noqa: E402
 from matrix.results import REPORTS_DIR, load_runs, write_atomically  # noqa: E402
+from matrix.run_identity import this_run  # noqa: E402
 
 OUT_DIR = REPORTS_DIR / "bench"
 NOX = [sys.executable, "-m", "nox"]
+OUTPUT_SHOWN_ON_FAILURE = 20_000  # characters: the end of a failed step's output
 
 
-def timed(command: list[str], env: dict | None = None, cwd: Path = ROOT) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        command, cwd=cwd, env={**os.environ, **(env or {})}, check=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+def run_quietly(command: list, env: dict | None = None, cwd: Path = ROOT) -> None:
+    """Run a step of the benchmark with its output kept back, shown only if it fails."""
+    done = subprocess.run(
+        command, cwd=cwd, env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    if done.returncode != 0:
+        print(done.stdout[-OUTPUT_SHOWN_ON_FAILURE:], flush=True)
+        raise SystemExit(
+            f"bench/matrix_bench.py: {' '.join(map(str, command))} failed with exit code "
+            f"{done.returncode} (its output's end is above)"
+        )
+
+
+def timed(command: list[str], env: dict | None = None) -> float:
+    started = time.perf_counter()
+    run_quietly(command, env)
     return time.perf_counter() - started
 
 
@@ -55,29 +74,28 @@ def nox_matrix(sessions: list[str], work: Path, uv_cache: Path) -> tuple[float, 
 
 
 def baseline_matrix(
-    manifest, numbers: list[int], test_deps: list[str], work: Path
-) -> tuple[float, dict]:
+    manifest, numbers: list[int], test_deps: list[str], work: Path, progress: Progress
+) -> tuple[float, dict, dict]:
     """The same checkpoints the plain way: venv + pip + serial pytest, one after another."""
     installs, tests, started = {}, {}, time.perf_counter()
-    for number in numbers:
+    for position, number in enumerate(numbers, start=1):
+        progress.detail(f"checkpoint {number:02d} ({position}/{len(numbers)})")
         wheel = build_checkpoint_wheel(manifest, number, work / f"wheel{number:02d}")
         venv = work / f"venv{number:02d}"
         begun = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        run_quietly([sys.executable, "-m", "venv", str(venv)])
         python = str(venv / "bin" / "python")
-        subprocess.run(
+        run_quietly(
             [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel),
              *test_deps],
-            check=True,
         )  # fmt: skip
         installs[f"{number:02d}"] = round(time.perf_counter() - begun, 3)
         begun = time.perf_counter()
         suites = [GUARD_TEST] + [m.tests for m in manifest.checkpoint(number)]
-        subprocess.run(
+        run_quietly(
             # The pytest script, not `python -m pytest`, which would put the source tree first.
             [venv / "bin" / "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", *suites],
-            cwd=ROOT, env={**os.environ, "TINYTORCH_CHECKPOINT": str(number)}, check=True,
-            stdout=subprocess.DEVNULL,
+            env={"TINYTORCH_CHECKPOINT": str(number)},
         )  # fmt: skip
         tests[f"{number:02d}"] = round(time.perf_counter() - begun, 3)
     return time.perf_counter() - started, installs, tests
@@ -90,6 +108,8 @@ def main() -> int:
     )
     parser.add_argument("--repeats", type=int, default=None, help="warm and baseline repeats")
     args = parser.parse_args()
+    if args.repeats is not None and args.repeats < 1:
+        parser.error(f"--repeats must be at least 1 (got {args.repeats})")
     import tomllib  # the bench runs on nox's own interpreter, 3.11+
 
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -100,18 +120,26 @@ def main() -> int:
     numbers = [module.number for module in modules]
     sessions = [module.session for module in modules]
     repeats = args.repeats or (1 if args.quick else 3)
+    identity = this_run(ROOT)
+    span = f"checkpoints {numbers[0]:02d}-{numbers[-1]:02d}"
+    progress = Progress("matrix", 2 + 2 * repeats)
     with tempfile.TemporaryDirectory(prefix="matrix-bench-") as tmp:
         work = Path(tmp)
+        progress.step(f"nox -j auto (uv) over {span}, cold: empty uv cache, new venvs")
         cold, cold_installs, _ = nox_matrix(sessions, work / "cold", work / "uv-cache")
-        warm_runs = [
-            nox_matrix(sessions, work / f"warm{i}", work / "uv-cache") for i in range(repeats)
-        ]
-        # Warm pip's cache first, so the baseline is warm too.
-        baseline_matrix(manifest, numbers, test_deps, work / "pip-warmup")
-        baseline_runs = [
-            baseline_matrix(manifest, numbers, test_deps, work / f"baseline{i}")
-            for i in range(repeats)
-        ]
+        warm_runs = []
+        for i in range(repeats):
+            progress.step(f"nox -j auto (uv) over {span}, warm uv cache: run {i + 1}/{repeats}")
+            warm_runs.append(nox_matrix(sessions, work / f"warm{i}", work / "uv-cache"))
+        progress.step(f"venv + pip + serial pytest over {span}: warming pip's cache (not timed)")
+        baseline_matrix(manifest, numbers, test_deps, work / "pip-warmup", progress)
+        baseline_runs = []
+        for i in range(repeats):
+            progress.step(f"venv + pip + serial pytest over {span}: run {i + 1}/{repeats}")
+            baseline_runs.append(
+                baseline_matrix(manifest, numbers, test_deps, work / f"baseline{i}", progress)
+            )
+    progress.finish()
     warm, warm_installs, warm_tests = min(warm_runs, key=lambda run: run[0])
     baseline, baseline_installs, baseline_tests = min(baseline_runs, key=lambda run: run[0])
     result = {
@@ -128,6 +156,8 @@ def main() -> int:
         "test_seconds": {"uv_warm": warm_tests, "pip_baseline": baseline_tests},
         "install_share_of_warm": round(sum(warm_installs.values()) / warm, 3),
     }  # fmt: skip
+    goals = check("matrix", result)
+    result.update(quick=args.quick, identity=asdict(identity), goals=[g.as_json() for g in goals])
     text = "\n".join(
         [
             f"matrix of {len(sessions)} checkpoint(s), best of {repeats}",
@@ -138,9 +168,12 @@ def main() -> int:
             f"  baseline / cold = {baseline / cold:.2f}x",
             "  env+install per checkpoint (s): uv warm "
             f"{warm_installs}, pip baseline {baseline_installs}",
+            "",
+            "matrix goals:",
+            table(goals),
         ]
     )
-    print(text)
+    print(text, flush=True)
     write_atomically(ROOT / OUT_DIR / "matrix.json", json.dumps(result, indent=2) + "\n")
     write_atomically(ROOT / OUT_DIR / "matrix.md", "```\n" + text + "\n```\n")
     return 0

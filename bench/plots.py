@@ -1,20 +1,33 @@
-"""Draw what `nox -s bench` measured: reports/bench/engine.png and reports/bench/matrix.png.
+"""The last step of `nox -s bench`: draw what it measured, then judge every goal.
 
 engine.png: backward time and graph memory against graph size (chains of 1e3.. nodes).
 matrix.png: per checkpoint, env+install and test seconds, uv under `nox -j auto` beside
 venv + pip + serial pytest.
+Then the goals of bench/goals.py over engine.json and matrix.json (of this run only): the
+table, reports/bench/goals.json and goals.md, and in full mode a failing exit naming each
+missed goal (in `--quick` mode a WARNING line each). The verdict comes after the plots, so a
+missed goal still leaves this run's plots, not the last run's, beside its figures.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+
+ROOT = Path(__file__).resolve().parent.parent
+# Appended, not prepended: this venv's installed tinytorch stays the one it sees.
+sys.path.append(str(ROOT))
+
+from goals import BenchGoalError, judge_reports  # noqa: E402
+
+from matrix.run_identity import current_run_id  # noqa: E402
 
 OUT_DIR = Path("reports/bench")
 
@@ -56,10 +69,21 @@ def plot_matrix(matrix: dict) -> None:
     save(fig, "matrix")
 
 
-def main() -> None:
+def judge() -> str | None:
+    """Print the goals table and the verdict; the reason to fail, in full mode, or None."""
+    try:
+        verdict = judge_reports(OUT_DIR, current_run_id())
+    except BenchGoalError as error:
+        return f"bench goals cannot be judged: {error}"
+    print("\nbench goals (bench/goals.py):\n" + verdict.report(), flush=True)
+    return verdict.failure()
+
+
+def main() -> int | str:
     plot_engine(json.loads((OUT_DIR / "engine.json").read_text()))
     plot_matrix(json.loads((OUT_DIR / "matrix.json").read_text()))
+    return judge() or 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
