@@ -8,6 +8,7 @@ nox -s vacuity03     suite 03 against checkpoint 03 with module 03 stubbed: ever
 nox -s milestone     the newest checkpoint learns scikit-learn's digits (>= 95%)
 nox -s bench         speed and memory, as ratios to baselines measured in the same run
 nox -s mutants       planted bugs (mutants/*.toml): each must make its checkpoint fail
+nox -s random_order  the newest checkpoint's suites in the random order of each seed (-- 1 2 3)
 nox -s audit         per module: tests per bug category, coverage, vacuous and misplaced tests
 nox -s lint          ruff, import-linter, actionlint, zizmor
 nox -s selftest      the matrix tool's own tests
@@ -34,6 +35,8 @@ from matrix.impl import IMPL_ENV, nox_envdir
 from matrix.layering import importlinter_config
 from matrix.manifest import REPO_ROOT, ManifestError, load_manifest
 from matrix.mutants import run_mutants
+from matrix.parent_watch import hand_down_nox_pid
+from matrix.random_order import run_random_order
 from matrix.report import write_report
 from matrix.run_identity import ensure_run_id
 from matrix.vacuity import run_vacuity
@@ -41,6 +44,8 @@ from matrix.vacuity import run_vacuity
 # Every session of this nox invocation stamps its record with one run id (the report tells
 # this invocation's records from older ones by it).
 ensure_run_id()
+# A session that `nox -j` runs in a child nox ends when this nox dies (matrix/parent_watch.py).
+hand_down_nox_pid()
 
 try:
     MANIFEST = load_manifest()
@@ -51,7 +56,8 @@ except ManifestError as error:
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 CHECKPOINT_SESSIONS = [module.session for module in MANIFEST.modules]
-WORKFLOWS = ".github/workflows"
+# The workflows, the setup action they share and dependabot.yml: zizmor audits them all.
+GITHUB_CONFIG = ".github"
 
 # The first nox with `Session.parallel` (2026.8.17 lacks it; 2026.7.11 lacks allow_parallel=):
 # nox reads this before importing the file, so an older nox says so instead of a traceback.
@@ -125,6 +131,12 @@ def milestone(session: nox.Session) -> None:
 
 
 @nox.session(python=None)
+def random_order(session: nox.Session) -> None:
+    """The newest checkpoint's suites in random order, once per seed (`-- 1 2 3`)."""
+    run_random_order(session, MANIFEST, PYPROJECT)
+
+
+@nox.session(python=None)
 def selftest(session: nox.Session) -> None:
     """The matrix tool's own tests (manifest errors, builds, report)."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "matrix"))
@@ -150,4 +162,5 @@ def lint(session: nox.Session) -> None:
     # The source tree is what is linted; PYTHONPATH lets import-linter find the package.
     session.run("lint-imports", "--no-cache", str(contract), env={"PYTHONPATH": str(MANIFEST.root)})
     session.run("actionlint")
-    session.run("zizmor", "--offline", WORKFLOWS)
+    # --strict-collection: a file zizmor cannot parse fails lint instead of being skipped.
+    session.run("zizmor", "--offline", "--strict-collection", GITHUB_CONFIG)

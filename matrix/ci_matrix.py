@@ -1,18 +1,26 @@
 """The GitHub Actions matrix of checkpoint jobs, made from nox's own session list.
 
     nox -l --json -k module | python -m matrix.ci_matrix \\
-        --pythons 3.10 3.11 3.12 3.13 --oldest-numpy-python 3.10 >> "$GITHUB_OUTPUT"
+        --pythons 3.10 3.11 3.12 3.13 3.14 --oldest-numpy-python 3.10 \\
+        [--changed-since origin/main] >> "$GITHUB_OUTPUT"
 
 prints one line, `include=[...]`, that a later job expands with
 `strategy.matrix.include: ${{ fromJSON(needs.sessions.outputs.include) }}`. Each entry is one
 job: every `moduleNN` session on every Python with the newest numpy, plus, per session, one
 job on the oldest numpy that pyproject.toml allows (the session reads MATRIX_NUMPY).
 
+With `--changed-since REF` (a pull request) only the checkpoints that the files changed in
+REF...HEAD can break get jobs: the gate's own selection (matrix/selection.py over
+matrix/changes.py), so CI and `nox -s gate` never disagree on what a branch reaches. The list
+may then be empty (`include=[]`, a README-only change); the workflow skips the checkpoint job
+for it. Which files selected what is written to stderr, for the log and the job summary.
+
 The sessions come from nox rather than from matrix/modules.toml so that CI runs exactly the
 sessions the noxfile registers: a module added to the manifest shows up in CI with no
 workflow edit. (`-k module` because a bare `nox -l --json` lists only the default sessions,
-nox.options.sessions.) Standard library only, so it runs before anything but nox is installed.
-Bad input is one line on stderr and exit code 2, never a traceback: it lands in a CI log.
+nox.options.sessions.) Standard library and matrix/ only (run from the repository root), so it
+runs before anything but nox is installed. Bad input is one line on stderr and exit code 2,
+never a traceback: it lands in a CI log.
 """
 
 from __future__ import annotations
@@ -21,7 +29,12 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+from matrix.changes import GitError, changed_files, resolve_commit
+from matrix.manifest import ManifestError, load_manifest
+from matrix.selection import Selection, select_checkpoints
 
 PROG = "python -m matrix.ci_matrix"
 CHECKPOINT_SESSION = re.compile(r"module\d\d")
@@ -88,12 +101,24 @@ def check_pythons(pythons: Sequence[str], oldest_numpy_python: str) -> None:
 
 
 def matrix_include(
-    sessions: list[dict], pythons: Sequence[str], oldest_numpy_python: str
+    sessions: list[dict],
+    pythons: Sequence[str],
+    oldest_numpy_python: str,
+    affected: Collection[str] | None = None,
 ) -> list[dict[str, str]]:
-    """One job per checkpoint session x python (newest numpy), plus one oldest-numpy job each."""
+    """One job per checkpoint session x python (newest numpy), plus one oldest-numpy job each;
+    with `affected` (session names), only for those sessions."""
     check_pythons(pythons, oldest_numpy_python)
+    listed = checkpoint_sessions(sessions)
+    unlisted = sorted(set(affected or ()) - set(listed))
+    if unlisted:
+        # The noxfile registers one session per manifest entry; a gap means they disagree.
+        raise MatrixError(
+            f"the changes reach {', '.join(unlisted)}, which `nox -l` does not list; check "
+            "that the noxfile registers one session per module of matrix/modules.toml"
+        )
     include = []
-    for session in checkpoint_sessions(sessions):
+    for session in listed if affected is None else [s for s in listed if s in affected]:
         include += [{"session": session, "python": p, "numpy": "latest"} for p in pythons]
         include.append({"session": session, "python": oldest_numpy_python, "numpy": "oldest"})
     if len(include) > MAX_JOBS:
@@ -102,6 +127,40 @@ def matrix_include(
             "pass fewer --pythons or split the workflow"
         )
     return include
+
+
+def affected_sessions(root: Path, base: str) -> tuple[set[str], Selection]:
+    """The checkpoint sessions the files changed in base...HEAD can break, and the selection
+    that says why (the gate's: matrix/selection.py)."""
+    try:
+        commit = resolve_commit(root, base)
+    except GitError:
+        raise MatrixError(
+            f"--changed-since {base!r} is not a commit in {root}; run from the repository root, "
+            "with the base's history fetched (actions/checkout with fetch-depth: 0)"
+        ) from None
+    try:
+        manifest = load_manifest(root)
+        selection = select_checkpoints(manifest, changed_files(root, commit))
+    except (GitError, ManifestError) as error:
+        raise MatrixError(f"--changed-since {base}: {error}") from None
+    return {manifest.module(number).session for number in selection.checkpoints}, selection
+
+
+def explain(selection: Selection, base: str) -> str:
+    """Markdown for the log and the job summary: what ran, what did not, and which file why."""
+    ran = ", ".join(f"{number:02d}" for number in selection.checkpoints) or "none"
+    skipped = ", ".join(f"{number:02d}" for number in selection.skipped) or "none"
+    lines = [
+        f"Checkpoints the changes since {base} can break: {ran}; not affected, not run: {skipped}.",
+        "",
+    ]
+    for change in selection.changes:
+        reach = "none" if change.first is None else f"checkpoint {change.first:02d} and later"
+        lines.append(f"- `{change.path}` ({change.why}): {reach}")
+    if not selection.changes:
+        lines.append("- no file changed")
+    return "\n".join(lines) + "\n"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -117,13 +176,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--pythons", nargs="+", required=True, metavar="X.Y")
     parser.add_argument("--oldest-numpy-python", required=True, metavar="X.Y")
+    parser.add_argument(
+        "--changed-since",
+        metavar="REF",
+        help="only the checkpoints that REF...HEAD can break (the gate's selection)",
+    )
     args = parser.parse_args(argv)
     try:
         check_pythons(args.pythons, args.oldest_numpy_python)  # before waiting on stdin
+        affected = None
+        if args.changed_since is not None:
+            affected, selection = affected_sessions(Path.cwd(), args.changed_since)
+            print(explain(selection, args.changed_since), file=sys.stderr, end="")
         if sys.stdin.isatty():
             raise MatrixError("stdin is a terminal; pipe the output of `nox -l --json` into it")
         sessions = parse_nox_list(sys.stdin.read())
-        include = matrix_include(sessions, args.pythons, args.oldest_numpy_python)
+        include = matrix_include(sessions, args.pythons, args.oldest_numpy_python, affected)
     except MatrixError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return USAGE_ERROR

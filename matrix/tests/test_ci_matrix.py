@@ -1,13 +1,15 @@
 """The CI matrix: which nox sessions become jobs, and how bad input is refused."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from matrix.ci_matrix import MatrixError, matrix_include, parse_nox_list
+from matrix.ci_matrix import MatrixError, affected_sessions, matrix_include, parse_nox_list
+from matrix.tests.repo_helpers import commit_all, git, make_repository
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,13 +39,15 @@ NOX_LIST = [
 ]
 
 
-def run_cli(stdin: str, *args: str) -> subprocess.CompletedProcess:
+def run_cli(stdin: str, *args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "matrix.ci_matrix", *args],
         input=stdin,
         capture_output=True,
         text=True,
-        cwd=REPO_ROOT,
+        cwd=cwd,
+        # The matrix package is this repository's, whichever repository the CLI reads.
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         timeout=60,
         check=False,
     )
@@ -180,3 +184,108 @@ def test_cli_bad_input_is_one_line_and_exit_2(stdin, args, message):
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == PREFIX + message + "\n"
+
+
+# --- Pull requests: only the checkpoints the branch can break (the gate's selection) ---------
+
+# The fake repo's two checkpoints as `nox -l --json` lists them.
+FAKE_NOX_LIST = [nox_entry("module01"), nox_entry("module02"), nox_entry("lint")]
+
+
+def branch_changing(root: Path, files: dict[str, str]) -> Path:
+    """The fake repo committed on main, then a branch that writes files and commits them."""
+    make_repository(root)
+    git(root, "checkout", "-q", "-b", "topic")
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    commit_all(root, "topic")
+    return root
+
+
+BRANCHES = {
+    "readme only": ({"README.md": "words\n"}, set()),
+    "suite 02": ({"tests/02_beta/test_beta.py": "# more\n"}, {"module02"}),
+    "module 01 code": ({"tinytorch/core/alpha.py": "ALPHA = 1\n"}, {"module01", "module02"}),
+    "the matrix tool": ({"matrix/report.py": "# edited\n"}, {"module01", "module02"}),
+}
+
+
+@pytest.mark.parametrize(("files", "sessions"), BRANCHES.values(), ids=BRANCHES.keys())
+def test_a_branch_gets_the_sessions_its_changes_reach(fake_repo, files, sessions):
+    root = branch_changing(fake_repo, files)
+    affected, selection = affected_sessions(root, "main")
+    assert affected == sessions
+    assert [change.path for change in selection.changes] == sorted(files)
+
+
+def test_only_affected_sessions_become_jobs_in_checkpoint_order():
+    assert matrix_include(NOX_LIST, ["3.12"], "3.10", affected={"module02"}) == [
+        {"session": "module02", "python": "3.12", "numpy": "latest"},
+        {"session": "module02", "python": "3.10", "numpy": "oldest"},
+    ]
+    assert matrix_include(NOX_LIST, ["3.12"], "3.10", affected=set()) == []
+
+
+def test_an_affected_session_nox_does_not_list_is_refused():
+    with pytest.raises(MatrixError, match=r"^the changes reach module09, which `nox -l` does not"):
+        matrix_include(NOX_LIST, ["3.12"], "3.10", affected={"module02", "module09"})
+
+
+def test_cli_readme_only_branch_gets_an_empty_include_and_says_why(fake_repo):
+    root = branch_changing(fake_repo, {"README.md": "words\n"})
+    args = ("--pythons", "3.12", "--oldest-numpy-python", "3.10", "--changed-since", "main")
+    result = run_cli(json.dumps(FAKE_NOX_LIST), *args, cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "include=[]\n"
+    assert result.stderr == (
+        "Checkpoints the changes since main can break: none; not affected, not run: 01, 02.\n\n"
+        "- `README.md` (not package code, a suite or the matrix tool): none\n"
+    )
+
+
+def test_cli_suite_branch_gets_only_that_checkpoint(fake_repo):
+    root = branch_changing(fake_repo, {"tests/02_beta/test_beta.py": "# more\n"})
+    args = ("--pythons", "3.12", "--oldest-numpy-python", "3.10", "--changed-since", "main")
+    result = run_cli(json.dumps(FAKE_NOX_LIST), *args, cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.removeprefix("include=")) == [
+        {"session": "module02", "python": "3.12", "numpy": "latest"},
+        {"session": "module02", "python": "3.10", "numpy": "oldest"},
+    ]
+    assert "- `tests/02_beta/test_beta.py` (suite 02_beta): checkpoint 02 and later\n" in (
+        result.stderr
+    )
+
+
+def test_cli_base_that_is_not_a_commit_is_one_line_and_exit_2(fake_repo):
+    root = make_repository(fake_repo)
+    args = ("--pythons", "3.12", "--oldest-numpy-python", "3.10", "--changed-since", "origin/main")
+    result = run_cli(json.dumps(FAKE_NOX_LIST), *args, cwd=root)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"{PREFIX}--changed-since 'origin/main' is not a commit in {root}; run from the "
+        "repository root, with the base's history fetched (actions/checkout with fetch-depth: 0)\n"
+    )
+
+
+# --- uv.lock: CI's pins (.github/actions/setup) ----------------------------------------------
+
+
+def test_uv_lock_is_in_sync_with_pyproject():
+    # The matrix group installs uv; offline, so the check needs no registry while in sync.
+    from uv import find_uv_bin
+
+    result = subprocess.run(
+        [find_uv_bin(), "lock", "--check", "--offline"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        "uv.lock does not match pyproject.toml's dependency groups; run `uv lock` at the "
+        f"repository root and commit uv.lock:\n{result.stderr}"
+    )
