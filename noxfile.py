@@ -37,7 +37,7 @@ from matrix.manifest import REPO_ROOT, ManifestError, load_manifest
 from matrix.mutants import run_mutants
 from matrix.parent_watch import hand_down_nox_pid
 from matrix.random_order import run_random_order
-from matrix.report import write_report
+from matrix.report import EXPECTED_RUNS_ENV, ExpectedRunsError, expected_runs, write_report
 from matrix.run_identity import ensure_run_id
 from matrix.vacuity import run_vacuity
 
@@ -93,7 +93,11 @@ for _module in MANIFEST.modules:
 @nox.session(python=False, allow_parallel=False)
 def report(session: nox.Session) -> None:
     """Print the checkpoint x suite table; write reports/matrix.md and reports/matrix.json."""
-    text, failure = write_report(MANIFEST)
+    try:
+        expected = expected_runs(MANIFEST, os.environ.get(EXPECTED_RUNS_ENV))
+    except ExpectedRunsError as error:
+        session.error(str(error))
+    text, failure = write_report(MANIFEST, expected)
     print(text, flush=True)
     if failure:
         session.error(failure)

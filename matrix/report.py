@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from matrix.manifest import Manifest
 from matrix.results import (
     CHECKPOINT_SUITE,
     INVALID_RECORD,
+    NO_RECORD,
     NOT_RUN,
     PASSED,
     REPORTS_DIR,
@@ -38,7 +40,40 @@ MARKDOWN_PATH = REPORTS_DIR / "matrix.md"
 JSON_PATH = REPORTS_DIR / "matrix.json"
 NOT_IN_CHECKPOINT = "-"
 # Rows that stand for no readable record: they have no commit, run or implementation to show.
-WITHOUT_RECORD = (NOT_RUN, INVALID_RECORD)
+WITHOUT_RECORD = (NOT_RUN, INVALID_RECORD, NO_RECORD)
+# The runs a CI workflow started, as ci_matrix's include list (JSON: session, python, numpy):
+# the combined report shows each one, a job that wrote no record as a failing NO_RECORD row.
+EXPECTED_RUNS_ENV = "MATRIX_EXPECTED_RUNS"
+
+
+class ExpectedRunsError(ValueError):
+    """MATRIX_EXPECTED_RUNS cannot be read; the message says what is wrong with it."""
+
+
+@dataclass(frozen=True)
+class ExpectedRun:
+    checkpoint: int
+    python: str
+    numpy_choice: str
+
+
+def expected_runs(manifest: Manifest, text: str | None) -> list[ExpectedRun]:
+    """The runs MATRIX_EXPECTED_RUNS (ci_matrix's include list) names; [] when it is unset."""
+    if not text:
+        return []
+    sessions = {module.session: module.number for module in manifest.modules}
+    try:
+        entries = json.loads(text)
+        return [
+            ExpectedRun(sessions[entry["session"]], str(entry["python"]), entry["numpy"])
+            for entry in entries
+        ]
+    except (ValueError, TypeError, KeyError) as error:
+        raise ExpectedRunsError(
+            f"{EXPECTED_RUNS_ENV} must be ci_matrix's include list, a JSON list of "
+            f'{{"session": "moduleNN", "python": "3.12", "numpy": "latest"}} naming sessions '
+            f"of matrix/modules.toml ({type(error).__name__}: {error}); unset it outside CI"
+        ) from error
 
 
 @dataclass(frozen=True)
@@ -68,13 +103,28 @@ def current_for(root: Path, runs: list[CheckpointRun]) -> Current:
     return Current(repo_commit(root), run_id if this_invocation_wrote else "")
 
 
-def matrix_rows(manifest: Manifest, runs: list[CheckpointRun]) -> list[CheckpointRun]:
-    """The runs in checkpoint order, plus a 'not run' row for each checkpoint without one."""
-    ran = {run.checkpoint for run in runs}
+def matrix_rows(
+    manifest: Manifest, runs: list[CheckpointRun], expected: Sequence[ExpectedRun] = ()
+) -> list[CheckpointRun]:
+    """The runs in checkpoint order, plus a 'no record' row for each expected run without a
+    record and a 'not run' row for each checkpoint still without one."""
+    have = {(run.checkpoint, run.python, run.numpy_choice) for run in runs}
+    lost = [
+        CheckpointRun(
+            want.checkpoint,
+            python=want.python,
+            numpy_choice=want.numpy_choice,
+            status=NO_RECORD,
+            detail="its CI job wrote no record (runner lost, or stopped by its timeout?)",
+        )
+        for want in expected
+        if (want.checkpoint, want.python, want.numpy_choice) not in have
+    ]
+    ran = {run.checkpoint for run in runs + lost}
     missing = [
         CheckpointRun(n, python="", status=NOT_RUN) for n in manifest.numbers if n not in ran
     ]
-    return sorted(runs + missing, key=lambda run: (run.checkpoint, run.python, run.numpy))
+    return sorted(runs + lost + missing, key=lambda run: (run.checkpoint, run.python, run.numpy))
 
 
 def suite_columns(manifest: Manifest) -> list[str]:
@@ -262,13 +312,13 @@ def verdict(rows: list[CheckpointRun], current: Current, manifest: Manifest) -> 
     return ""
 
 
-def write_report(manifest: Manifest) -> tuple[str, str]:
+def write_report(manifest: Manifest, expected: Sequence[ExpectedRun] = ()) -> tuple[str, str]:
     """Write the Markdown and JSON reports; return the terminal text and why the report
     fails ("" when every current row passed)."""
     root = manifest.root
     runs = load_runs(root)
     current = current_for(root, runs)
-    rows = judged(manifest, matrix_rows(manifest, runs), current)
+    rows = judged(manifest, matrix_rows(manifest, runs, expected), current)
     cells = table(manifest, rows, current)
     markdown = render_markdown(cells, rows, current)
     write_atomically(root / MARKDOWN_PATH, markdown)

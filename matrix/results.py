@@ -59,6 +59,8 @@ NO_TESTS = "no tests"
 NOT_RUN = "not run"
 # A record that cannot be read, or whose claims do not hold: it fails the verdict, never stale.
 INVALID_RECORD = "invalid record"
+# A run CI expected (MATRIX_EXPECTED_RUNS) whose job left no record: lost, not passed.
+NO_RECORD = "no record"
 # A record of another commit, or of an earlier nox run than the one reporting: shown, not counted.
 STALE = "stale"
 # tests/conftest.py: the JUnit property that marks a test of an extra, and the start of the

@@ -14,7 +14,12 @@ import pytest
 from matrix.gate_outcomes import Freshness, checkpoint_outcome, skip_items
 from matrix.impl import reference_implementation
 from matrix.manifest import load_manifest
-from matrix.report import write_report
+from matrix.report import (
+    EXPECTED_RUNS_ENV,
+    ExpectedRunsError,
+    expected_runs,
+    write_report,
+)
 from matrix.results import (
     CheckpointRun,
     SuiteCount,
@@ -287,3 +292,37 @@ def test_a_broken_module_whose_suite_reported_nothing_is_charged_its_tests(fake_
     assert run.broken_modules["tinytorch/core/beta.py"].startswith(
         f"line {BETA_MODULE.count(chr(10)) + 1}: "
     )
+
+
+# Fault: a CI job that died before its session wrote a record (runner lost, job timeout).
+
+
+def test_an_expected_run_without_a_record_is_a_failing_row_of_its_own(fake_repo):
+    good_record(fake_repo)
+    manifest = load_manifest(fake_repo)
+    expected = expected_runs(
+        manifest,
+        json.dumps(
+            [
+                {"session": "module01", "python": PYTHON, "numpy": "latest"},
+                {"session": "module01", "python": "3.12", "numpy": "latest"},
+                {"session": "module02", "python": "3.10", "numpy": "oldest"},
+            ]
+        ),
+    )
+    text, failure = write_report(manifest, expected)
+    lost = [line for line in text.splitlines() if "no record" in line]
+    assert [line.split()[:2] for line in lost] == [["01", "3.12"], ["02", "3.10"]]
+    assert all("its CI job wrote no record" in line for line in lost)
+    assert failure == "at least one checkpoint did not pass (see its row above)"
+    # Without the expectation the same records pass: checkpoint 02 is merely not run.
+    assert write_report(manifest)[1] == ""
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['[{"session": "module09", "python": "3.12", "numpy": "latest"}]', "[{", '[{"python": 3}]'],
+)
+def test_an_unreadable_expectation_is_refused_by_name(fake_repo, text):
+    with pytest.raises(ExpectedRunsError, match=EXPECTED_RUNS_ENV):
+        expected_runs(load_manifest(fake_repo), text)
