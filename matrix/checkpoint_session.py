@@ -104,6 +104,11 @@ def test_process_env(
     return {**ONE_BLAS_THREAD, **cache}
 
 
+def checkpoint_test_paths(manifest: Manifest, number: int) -> list[str]:
+    """What checkpoint `number` runs: the guard, then suites 01..number."""
+    return [GUARD_TEST] + [module.tests for module in manifest.checkpoint(number)]
+
+
 def xdist_workers(session: nox.Session) -> str:
     # Under `nox -j`, checkpoints already run side by side, one per core: each runs its tests
     # in pytest's own process ("0"), as a single xdist worker would, minus the cost of starting
@@ -175,7 +180,7 @@ def _build_install_test(
 
     junit = root / JUNIT_DIR / f"{run.key}.xml"
     junit.unlink(missing_ok=True)
-    suites = [GUARD_TEST] + [module.tests for module in manifest.checkpoint(number)]
+    suites = checkpoint_test_paths(manifest, number)
     plugins = prepare_plugins(session)
     started = time.perf_counter()
     return_code = None

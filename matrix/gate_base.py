@@ -166,6 +166,7 @@ class HeadEnvironments:
 
 def suites_at(manifest: Manifest, tree: Path, number: int) -> list[str]:
     """What checkpoint `number` runs in `tree`: the guard and suites 01..number that exist."""
+    # Not manifest.checkpoint(number): the base's manifest may lack a module the head adds.
     paths = [GUARD_TEST] + [module.tests for module in manifest.modules if module.number <= number]
     return [path for path in paths if (tree / path).exists()]
 

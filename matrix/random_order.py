@@ -30,8 +30,8 @@ from nox.command import CommandFailed
 from matrix.atomic import write_atomically
 from matrix.build import BuildError, checkpoint_wheel
 from matrix.checkpoint_session import (
-    GUARD_TEST,
     checkpoint_env,
+    checkpoint_test_paths,
     implementation_options,
     missing_import,
     status_of_failed_pytest,
@@ -194,7 +194,7 @@ def _install_and_run(
     missing = None if impl.reference else missing_import(session, impl)
     if missing:
         session.error(f"checkpoint {number:02d}: {missing}")
-    suites = [GUARD_TEST] + [module.tests for module in manifest.checkpoint(number)]
+    suites = checkpoint_test_paths(manifest, number)
     env = {
         **checkpoint_env(manifest, number, impl),
         **test_process_env(manifest.root, session.name, wheel, impl),
