@@ -33,7 +33,7 @@ from matrix.gate import run_gate
 from matrix.gate_refusal import refuse_broken_manifest
 from matrix.impl import IMPL_ENV, nox_envdir
 from matrix.layering import importlinter_config
-from matrix.manifest import REPO_ROOT, ManifestError, load_manifest
+from matrix.manifest import REPO_ROOT, ManifestError, Module, load_manifest
 from matrix.mutants import run_mutants
 from matrix.parent_watch import hand_down_nox_pid
 from matrix.random_order import run_random_order
@@ -55,7 +55,9 @@ except ManifestError as error:
     sys.exit(f"nox: the module manifest is broken: {error}")
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
-CHECKPOINT_SESSIONS = [module.session for module in MANIFEST.modules]
+# CI lists the checkpoint jobs by tag (`nox -l --json -t checkpoint`), never by name.
+CHECKPOINT_TAG = "checkpoint"
+VACUITY_TAG = "vacuity"
 # The workflows, the setup action they share and dependabot.yml: zizmor audits them all.
 GITHUB_CONFIG = ".github"
 
@@ -66,12 +68,13 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = True
 # Test the interpreters this machine has; never fetch one (CI sets up each Python itself).
 nox.options.download_python = "never"
-nox.options.sessions = [*CHECKPOINT_SESSIONS, "report"]
 # Another implementation's sessions get environments of their own (`--envdir` still wins).
 nox.options.envdir = str(nox_envdir(os.environ.get(IMPL_ENV)))
 
 
-def _register_module_sessions(number: int) -> None:
+def _register_module_sessions(module: Module) -> None:
+    number = module.number
+
     def checkpoint(session: nox.Session) -> None:
         run_checkpoint(session, MANIFEST, number, PYPROJECT)
 
@@ -82,12 +85,22 @@ def _register_module_sessions(number: int) -> None:
         f"Checkpoint {number:02d}: install modules 01..{number:02d}, run suites 01..{number:02d}."
     )
     vacuity.__doc__ = f"Suite {number:02d} with module {number:02d} stubbed: every test must fail."
-    nox.session(name=f"module{number:02d}", python=None, allow_parallel=True)(checkpoint)
-    nox.session(name=f"vacuity{number:02d}", python=None, allow_parallel=True)(vacuity)
+    # A bare `nox` runs the default sessions in the order they are registered: these
+    # checkpoints, then `report` (registered below them).
+    nox.session(name=module.session, python=None, allow_parallel=True, tags=[CHECKPOINT_TAG])(
+        checkpoint
+    )
+    nox.session(
+        name=f"vacuity{number:02d}",
+        python=None,
+        allow_parallel=True,
+        tags=[VACUITY_TAG],
+        default=False,
+    )(vacuity)
 
 
 for _module in MANIFEST.modules:
-    _register_module_sessions(_module.number)
+    _register_module_sessions(_module)
 
 
 @nox.session(python=False, allow_parallel=False)
@@ -103,19 +116,19 @@ def report(session: nox.Session) -> None:
         session.error(failure)
 
 
-@nox.session(python=None)
+@nox.session(python=None, default=False)
 def audit(session: nox.Session) -> None:
     """Measured audit per module (categories, coverage, vacuous, misplaced): reports/audit.md."""
     run_audit(session, MANIFEST, PYPROJECT)
 
 
-@nox.session(python=None)
+@nox.session(python=None, default=False)
 def mutants(session: nox.Session) -> None:
     """Each planted bug of mutants/ (`-- 05 08`: those modules') must fail a checkpoint."""
     run_mutants(session, MANIFEST, PYPROJECT)
 
 
-@nox.session(python=None)
+@nox.session(python=None, default=False)
 def bench(session: nox.Session) -> None:
     """Engine and matrix speed and memory, as ratios to baselines (`-- --quick` for CI)."""
     wheel = checkpoint_wheel(MANIFEST, MANIFEST.numbers[-1])
@@ -126,7 +139,7 @@ def bench(session: nox.Session) -> None:
     session.run("python", "bench/plots.py")
 
 
-@nox.session(python=None)
+@nox.session(python=None, default=False)
 def milestone(session: nox.Session) -> None:
     """The newest checkpoint trains an MLP on scikit-learn's digits to >= 95% held-out."""
     wheel = checkpoint_wheel(MANIFEST, MANIFEST.numbers[-1])
@@ -134,13 +147,13 @@ def milestone(session: nox.Session) -> None:
     session.run("python", "milestone/train_digits.py", *session.posargs)
 
 
-@nox.session(python=None)
+@nox.session(python=None, default=False)
 def random_order(session: nox.Session) -> None:
     """The newest checkpoint's suites in random order, once per seed (`-- 1 2 3`)."""
     run_random_order(session, MANIFEST, PYPROJECT)
 
 
-@nox.session(python=None)
+@nox.session(python=None, default=False)
 def selftest(session: nox.Session) -> None:
     """The matrix tool's own tests (manifest errors, builds, report)."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "matrix"))
@@ -148,14 +161,14 @@ def selftest(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", "-n", "auto", "matrix/tests", *session.posargs)
 
 
-@nox.session(python=False)
+@nox.session(python=False, default=False)
 def gate(session: nox.Session) -> None:
     """GO/NO-GO for REF...HEAD: affected checkpoints, their vacuity, lint (-- --base REF)."""
     if run_gate(MANIFEST, session.posargs) != 0:
         session.error("NO-GO (the report above says why)")
 
 
-@nox.session(python=None)
+@nox.session(python=None, default=False)
 def lint(session: nox.Session) -> None:
     """ruff; import-linter's layers contract (from the manifest); actionlint and zizmor."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))

@@ -1,6 +1,6 @@
 """The GitHub Actions matrix of checkpoint jobs, made from nox's own session list.
 
-    nox -l --json -k module | python -m matrix.ci_matrix \\
+    nox -l --json -t checkpoint | python -m matrix.ci_matrix \\
         --pythons 3.10 3.11 3.12 3.13 3.14 --oldest-numpy-python 3.10 \\
         [--changed-since origin/main] >> "$GITHUB_OUTPUT"
 
@@ -17,10 +17,10 @@ for it. Which files selected what is written to stderr, for the log and the job 
 
 The sessions come from nox rather than from matrix/modules.toml so that CI runs exactly the
 sessions the noxfile registers: a module added to the manifest shows up in CI with no
-workflow edit. (`-k module` because a bare `nox -l --json` lists only the default sessions,
-nox.options.sessions.) Standard library and matrix/ only (run from the repository root), so it
-runs before anything but nox is installed. Bad input is one line on stderr and exit code 2,
-never a traceback: it lands in a CI log.
+workflow edit (`-t checkpoint`: the noxfile tags each `moduleNN` session so, whatever else is
+or is not a default session). Standard library and matrix/ only (run from the repository
+root), so it runs before anything but nox is installed. Bad input is one line on stderr and
+exit code 2, never a traceback: it lands in a CI log.
 """
 
 from __future__ import annotations
