@@ -38,10 +38,12 @@ from matrix.course_sources import (
     find_course_sources,
     has_course_sources,
 )
+from matrix.layout import Layout
 from matrix.manifest import PACKAGE_DIR, REPO_ROOT, Manifest, Module, tomllib
 
 IMPL_ENV = "MATRIX_IMPL"
 DEPENDENCIES_ENV = "MATRIX_IMPL_DEPENDENCIES"
+REPORTS_ENV = "MATRIX_REPORTS_DIR"
 REFERENCE = "reference"
 DIGEST_LENGTH = 12
 # Per implementation, under the repository root: what the matrix made for it (its export, its
@@ -104,6 +106,18 @@ def implementation_key(raw: str | Path) -> str:
     meant = f"{root}#sources" if reads_course_sources(raw) else str(root)
     where = hashlib.sha256(meant.encode()).hexdigest()[:8]
     return f"{root.name or 'root'}-{where}"
+
+
+def layout_of(root: Path, raw: str | None, reports: str | None = None) -> Layout:
+    """The Layout of the implementation a MATRIX_IMPL / --impl value names (None: the
+    reference); `reports`: a MATRIX_REPORTS_DIR value, which wins for the reports folder."""
+    key = "" if not raw or is_reference(raw, root) else implementation_key(raw)
+    return Layout(root, key, Path(reports) if reports else None)
+
+
+def layout_from_env(root: Path) -> Layout:
+    """The Layout that MATRIX_IMPL and MATRIX_REPORTS_DIR name, read when called."""
+    return layout_of(root, os.environ.get(IMPL_ENV), os.environ.get(REPORTS_ENV))
 
 
 def nox_envdir(raw: str | None) -> Path:

@@ -18,12 +18,9 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 
 from matrix.atomic import write_atomically
-from matrix.impl import IMPL_ENV, Implementation, implementation_key, is_reference
+from matrix.impl import IMPL_ENV, REPORTS_ENV, Implementation, implementation_key, is_reference
 from matrix.manifest import Manifest
 from matrix.run_identity import RunIdentity
-
-REPORTS_ENV = "MATRIX_REPORTS_DIR"
-
 
 def reports_dir_for(impl: str | None) -> Path:
     """Where runs of an implementation (a MATRIX_IMPL value; None: the reference) are kept.
