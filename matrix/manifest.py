@@ -31,6 +31,16 @@ SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 TEST_FOLDER_PATTERN = re.compile(r"^(\d{2})_[a-z][a-z0-9_]*$")
 
 
+def checkpoint_session(number: int) -> str:
+    """The nox session that runs checkpoint `number`: its name's one owner."""
+    return f"module{number:02d}"
+
+
+def vacuity_session(number: int) -> str:
+    """The nox session that runs module `number`'s suite against its stub."""
+    return f"vacuity{number:02d}"
+
+
 class ManifestError(ValueError):
     """The manifest, or the tree it describes, is inconsistent; the message says how to fix it."""
 
@@ -50,7 +60,11 @@ class Module:
 
     @property
     def session(self) -> str:
-        return f"module{self.label}"
+        return checkpoint_session(self.number)
+
+    @property
+    def vacuity_session(self) -> str:
+        return vacuity_session(self.number)
 
     @property
     def import_name(self) -> str:

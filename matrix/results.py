@@ -22,6 +22,7 @@ from matrix.impl import IMPL_ENV, REPORTS_ENV, Implementation, implementation_ke
 from matrix.manifest import Manifest
 from matrix.run_identity import RunIdentity
 
+
 def reports_dir_for(impl: str | None) -> Path:
     """Where runs of an implementation (a MATRIX_IMPL value; None: the reference) are kept.
 
