@@ -28,23 +28,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from matrix.audit import run_audit
 from matrix.build import checkpoint_wheel
-from matrix.checkpoint_session import run_checkpoint
 from matrix.gate import run_gate
 from matrix.gate_refusal import refuse_broken_manifest
-from matrix.impl import IMPL_ENV, nox_envdir
+from matrix.impl import IMPL_ENV, layout_from_env
 from matrix.layering import importlinter_config
 from matrix.manifest import REPO_ROOT, ManifestError, Module, load_manifest
-from matrix.mutants import run_mutants
-from matrix.parent_watch import hand_down_nox_pid
-from matrix.random_order import run_random_order
-from matrix.report import EXPECTED_RUNS_ENV, ExpectedRunsError, expected_runs, write_report
+from matrix.project import Project
 from matrix.run_identity import ensure_run_id
-from matrix.vacuity import run_vacuity
+from matrix.sessions import random_order as random_order_session
+from matrix.sessions.checkpoint import run_checkpoint
+from matrix.sessions.mutants import run_mutants
+from matrix.sessions.parent_watch import hand_down_nox_pid
+from matrix.sessions.report import EXPECTED_RUNS_ENV, ExpectedRunsError, expected_runs, write_report
+from matrix.sessions.vacuity import run_vacuity
 
 # Every session of this nox invocation stamps its record with one run id (the report tells
 # this invocation's records from older ones by it).
 ensure_run_id()
-# A session that `nox -j` runs in a child nox ends when this nox dies (matrix/parent_watch.py).
+# A session that `nox -j` runs in a child nox ends when this nox dies (matrix/sessions/parent_watch.py).
 hand_down_nox_pid()
 
 try:
@@ -55,6 +56,9 @@ except ManifestError as error:
     sys.exit(f"nox: the module manifest is broken: {error}")
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
+# Where this invocation's reports, wheels and environments go (MATRIX_IMPL, MATRIX_REPORTS_DIR).
+LAYOUT = layout_from_env(REPO_ROOT)
+PROJECT = Project(MANIFEST, LAYOUT, PYPROJECT)
 # CI lists the checkpoint jobs by tag (`nox -l --json -t checkpoint`), never by name.
 CHECKPOINT_TAG = "checkpoint"
 VACUITY_TAG = "vacuity"
@@ -69,17 +73,17 @@ nox.options.error_on_missing_interpreters = True
 # Test the interpreters this machine has; never fetch one (CI sets up each Python itself).
 nox.options.download_python = "never"
 # Another implementation's sessions get environments of their own (`--envdir` still wins).
-nox.options.envdir = str(nox_envdir(os.environ.get(IMPL_ENV)))
+nox.options.envdir = str(LAYOUT.nox_envs)
 
 
 def _register_module_sessions(module: Module) -> None:
     number = module.number
 
     def checkpoint(session: nox.Session) -> None:
-        run_checkpoint(session, MANIFEST, number, PYPROJECT)
+        run_checkpoint(session, PROJECT, number)
 
     def vacuity(session: nox.Session) -> None:
-        run_vacuity(session, MANIFEST, number, PYPROJECT)
+        run_vacuity(session, PROJECT, number)
 
     checkpoint.__doc__ = (
         f"Checkpoint {number:02d}: install modules 01..{number:02d}, run suites 01..{number:02d}."
@@ -91,7 +95,7 @@ def _register_module_sessions(module: Module) -> None:
         checkpoint
     )
     nox.session(
-        name=f"vacuity{number:02d}",
+        name=module.vacuity_session,
         python=None,
         allow_parallel=True,
         tags=[VACUITY_TAG],
@@ -110,7 +114,7 @@ def report(session: nox.Session) -> None:
         expected = expected_runs(MANIFEST, os.environ.get(EXPECTED_RUNS_ENV))
     except ExpectedRunsError as error:
         session.error(str(error))
-    text, failure = write_report(MANIFEST, expected)
+    text, failure = write_report(PROJECT, expected)
     print(text, flush=True)
     if failure:
         session.error(failure)
@@ -125,7 +129,7 @@ def audit(session: nox.Session) -> None:
 @nox.session(python=None, default=False)
 def mutants(session: nox.Session) -> None:
     """Each planted bug of mutants/ (`-- 05 08`: those modules') must fail a checkpoint."""
-    run_mutants(session, MANIFEST, PYPROJECT)
+    run_mutants(session, PROJECT)
 
 
 @nox.session(python=None, default=False)
@@ -147,10 +151,10 @@ def milestone(session: nox.Session) -> None:
     session.run("python", "milestone/train_digits.py", *session.posargs)
 
 
-@nox.session(python=None, default=False)
+@nox.session(name=random_order_session.SESSION_NAME, python=None, default=False)
 def random_order(session: nox.Session) -> None:
     """The newest checkpoint's suites in random order, once per seed (`-- 1 2 3`)."""
-    run_random_order(session, MANIFEST, PYPROJECT)
+    random_order_session.run_random_order(session, PROJECT)
 
 
 @nox.session(python=None, default=False)

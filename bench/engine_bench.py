@@ -39,9 +39,11 @@ from goals import check, discard_verdict, table  # noqa: E402
 from progress import run_steps  # noqa: E402
 
 from matrix.atomic import write_atomically  # noqa: E402
+from matrix.layout import Layout  # noqa: E402
 from matrix.run_identity import this_run  # noqa: E402
 
-OUT_DIR = Path("reports/bench")
+# The reference's reports: the benchmark always measures the reference.
+OUT_DIR = Layout(ROOT).at(Layout(ROOT).bench)
 
 
 def best_times(fns, repeats: int, number: int) -> list[float]:

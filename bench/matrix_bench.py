@@ -28,13 +28,17 @@ sys.path.insert(0, str(ROOT))
 from goals import check, table  # noqa: E402
 from progress import Progress  # noqa: E402
 
+from matrix.atomic import write_atomically  # noqa: E402
 from matrix.build import build_checkpoint_wheel  # noqa: E402
-from matrix.checkpoint_session import GUARD_TEST  # noqa: E402
+from matrix.impl import REPORTS_ENV, layout_from_env, layout_of  # noqa: E402
 from matrix.manifest import load_manifest  # noqa: E402
-from matrix.results import REPORTS_DIR, load_runs, write_atomically  # noqa: E402
+from matrix.pytest_env import checkpoint_test_paths  # noqa: E402
+from matrix.records import load_runs  # noqa: E402
 from matrix.run_identity import this_run  # noqa: E402
 
-OUT_DIR = REPORTS_DIR / "bench"
+# A script: its top level is its entry point, where the layout is decided.
+_LAYOUT = layout_from_env(ROOT)
+OUT_DIR = _LAYOUT.at(_LAYOUT.bench)
 NOX = [sys.executable, "-m", "nox"]
 OUTPUT_SHOWN_ON_FAILURE = 20_000  # characters: the end of a failed step's output
 
@@ -66,9 +70,9 @@ def nox_matrix(sessions: list[str], work: Path, uv_cache: Path) -> tuple[float, 
     """
     seconds = timed(
         [*NOX, "-j", "auto", "--envdir", str(work / "envs"), "-s", *sessions],
-        env={"UV_CACHE_DIR": str(uv_cache), "MATRIX_REPORTS_DIR": str(work / "reports")},
+        env={"UV_CACHE_DIR": str(uv_cache), REPORTS_ENV: str(work / "reports")},
     )
-    runs = load_runs(ROOT, work / "reports" / "runs")
+    runs = load_runs(ROOT, layout_of(ROOT, None, str(work / "reports")).runs)
     installs = {f"{run.checkpoint:02d}": run.install_seconds for run in runs}
     return seconds, installs, {f"{run.checkpoint:02d}": run.test_seconds for run in runs}
 
@@ -91,7 +95,7 @@ def baseline_matrix(
         )  # fmt: skip
         installs[f"{number:02d}"] = round(time.perf_counter() - begun, 3)
         begun = time.perf_counter()
-        suites = [GUARD_TEST] + [m.tests for m in manifest.checkpoint(number)]
+        suites = checkpoint_test_paths(manifest, number)
         run_quietly(
             # The pytest script, not `python -m pytest`, which would put the source tree first.
             [venv / "bin" / "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", *suites],
@@ -174,8 +178,8 @@ def main() -> int:
         ]
     )
     print(text, flush=True)
-    write_atomically(ROOT / OUT_DIR / "matrix.json", json.dumps(result, indent=2) + "\n")
-    write_atomically(ROOT / OUT_DIR / "matrix.md", "```\n" + text + "\n```\n")
+    write_atomically(OUT_DIR / "matrix.json", json.dumps(result, indent=2) + "\n")
+    write_atomically(OUT_DIR / "matrix.md", "```\n" + text + "\n```\n")
     return 0
 
 

@@ -27,9 +27,11 @@ sys.path.append(str(ROOT))
 
 from goals import BenchGoalError, judge_reports  # noqa: E402
 
+from matrix.layout import Layout  # noqa: E402
 from matrix.run_identity import current_run_id  # noqa: E402
 
-OUT_DIR = Path("reports/bench")
+# The reference's reports: the benchmark always measures the reference.
+OUT_DIR = Layout(ROOT).at(Layout(ROOT).bench)
 
 
 def save(fig, name: str) -> None:

@@ -10,11 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from matrix.build import BuildError, build_checkpoint_wheel
-from matrix.impl import ImplError, implementation_from_env
+from matrix.build import BuildError, build_checkpoint_wheel, wheel_folder
+from matrix.impl import ImplError, implementation_from_env, layout_from_env
 from matrix.manifest import ManifestError, load_manifest
 from matrix.misplaced import confirm, find_misplaced, latest_junit
-from matrix.results import JUNIT_DIR
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,8 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             return print_misplaced(manifest)
         manifest.module(args.checkpoint)
         impl = implementation_from_env(manifest)
-        name = f"cp{args.checkpoint:02d}" + ("-stubbed" if args.stubbed else "")
-        out = args.out or manifest.root / "build" / "checkpoints" / impl.build_subfolder / name
+        out = args.out or wheel_folder(manifest, args.checkpoint, args.stubbed, impl)
         stubbed = frozenset(manifest.module(args.checkpoint).files if args.stubbed else ())
         wheel = build_checkpoint_wheel(manifest, args.checkpoint, out.resolve(), stubbed, impl)
         print(f"{wheel}\n(built from {impl.label})", file=sys.stderr)
@@ -55,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_misplaced(manifest) -> int:
     findings, unparsable = find_misplaced(manifest)
-    findings = confirm(findings, latest_junit(manifest.root / JUNIT_DIR))
+    layout = layout_from_env(manifest.root)
+    findings = confirm(findings, latest_junit(layout.at(layout.junit)))
     for finding in findings:
         print(finding.describe())
     for path in unparsable:

@@ -22,11 +22,11 @@ from pathlib import Path
 
 from matrix.atomic import write_atomically
 from matrix.impl import Implementation, reference_implementation
+from matrix.layout import Layout
 from matrix.manifest import PACKAGE_DIR, Manifest
 from matrix.stub import stub_source
 
 CHECKPOINT_FILE = f"{PACKAGE_DIR}/_checkpoint.py"
-BUILD_DIR = Path("build/checkpoints")
 BUILD_CONFIG = "pyproject.toml"
 EMPTY: frozenset[str] = frozenset()
 VERSION_PATTERN = re.compile(r'^__version__ = "([^"+]+)"$', re.MULTILINE)
@@ -190,6 +190,13 @@ def checkpoint_wheel(
     so building one never evicts the reference's wheels, or another learner's.
     """
     impl = impl or reference_implementation(manifest)
-    name = f"cp{number:02d}" + ("-stubbed" if stubbed else "")
-    folder = manifest.root / BUILD_DIR / impl.build_subfolder / name
+    folder = wheel_folder(manifest, number, bool(stubbed), impl)
     return build_checkpoint_wheel(manifest, number, folder, stubbed, impl)
+
+
+def wheel_folder(manifest: Manifest, number: int, stubbed: bool, impl: Implementation) -> Path:
+    """Where checkpoint `number`'s wheel of `impl` is kept (Layout.checkpoint_wheels)."""
+    layout = Layout(manifest.root, impl.key)
+    return layout.at(layout.checkpoint_wheels) / (
+        f"cp{number:02d}" + ("-stubbed" if stubbed else "")
+    )

@@ -46,10 +46,6 @@ DEPENDENCIES_ENV = "MATRIX_IMPL_DEPENDENCIES"
 REPORTS_ENV = "MATRIX_REPORTS_DIR"
 REFERENCE = "reference"
 DIGEST_LENGTH = 12
-# Per implementation, under the repository root: what the matrix made for it (its export, its
-# made files) and its nox environments, so no two implementations share or overwrite them.
-IMPL_BUILD_DIR = Path("build/impl")
-NOX_ENVDIR = Path(".nox")
 HOW_TO_POINT = (
     f"point {IMPL_ENV} (or --impl) at the folder that contains {PACKAGE_DIR}/, at "
     f"{PACKAGE_DIR}/ itself, or at a course checkout with nbdev sources (src/NN_name/NN_name.py, "
@@ -120,13 +116,6 @@ def layout_from_env(root: Path) -> Layout:
     return layout_of(root, os.environ.get(IMPL_ENV), os.environ.get(REPORTS_ENV))
 
 
-def nox_envdir(raw: str | None) -> Path:
-    """Where nox keeps the sessions' environments of an implementation (the reference: .nox)."""
-    if not raw or is_reference(raw):
-        return NOX_ENVDIR
-    return NOX_ENVDIR / "impl" / implementation_key(raw)
-
-
 @dataclass(frozen=True)
 class Implementation:
     package_dir: Path  # where its module files are read: its tinytorch/, or their export
@@ -147,11 +136,6 @@ class Implementation:
         if self.reference:
             return REFERENCE
         return f"{self.given} ({self.how})" if self.how else str(self.package_dir)
-
-    @property
-    def build_subfolder(self) -> str:
-        """Where its checkpoint wheels go under build/checkpoints/ ('' for the reference)."""
-        return "" if self.reference else f"impl/{self.key}"
 
     @property
     def key(self) -> str:
@@ -209,7 +193,9 @@ def resolve_implementation(manifest: Manifest, raw: str | None) -> Implementatio
     if is_reference(given, manifest.root):
         return reference_implementation(manifest)
     root = implementation_root(given)
-    work = manifest.root / IMPL_BUILD_DIR / implementation_key(given)
+    # What the matrix makes for it (its export, its made files), apart from any other's.
+    layout = layout_of(manifest.root, raw)
+    work = layout.at(layout.impl_work)
     # Pointed at tinytorch/ itself, the package is meant, even beside a course's sources.
     sources = find_course_sources(root, manifest.numbers) if reads_course_sources(given) else None
     if sources is not None:

@@ -25,8 +25,9 @@ import ast
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
+from matrix.junit import read_cases
 from matrix.manifest import Manifest
-from matrix.results import RecordError, file_of, read_xml
+from matrix.records import RecordError
 
 CONFIRMED = "confirmed"
 STATIC_ONLY = "static only"
@@ -209,13 +210,15 @@ def find_misplaced(manifest: Manifest) -> tuple[list[Misplaced], list[str]]:
 def collection_failures(junit: Path) -> set[str]:
     """Test files a JUnit XML shows failing for a missing module: at collection, or test by
     test through the course-API stand-ins."""
-    failed = set()
-    for case in read_xml(junit).iter("testcase"):
-        for problem in case.findall("error") + case.findall("failure"):
-            text = (problem.get("message") or "") + (problem.text or "")
-            if (COLLECTION_FAILURE in text and MISSING_MODULE in text) or NOT_INSTALLED in text:
-                failed.add(file_of(case))
-    return failed
+    return {
+        case.file
+        for case in read_cases(junit)
+        if case.failed
+        and (
+            (COLLECTION_FAILURE in case.message and MISSING_MODULE in case.message)
+            or NOT_INSTALLED in case.message
+        )
+    }
 
 
 def confirm(findings: list[Misplaced], junit_of) -> list[Misplaced]:

@@ -48,6 +48,15 @@ class Status(str, Enum):
         return self.value
 
 
+def pytest_failure(return_code: int | None) -> tuple[Status, str]:
+    """The status (and detail) of a pytest that exited with a non-zero `return_code`."""
+    if return_code == 1:
+        return Status.FAILED, ""
+    if return_code == 5:
+        return Status.NO_TESTS, ""
+    return Status.CRASHED, PYTEST_BROKE.get(return_code, "")
+
+
 @dataclass
 class SuiteCount:
     passed: int = 0

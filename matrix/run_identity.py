@@ -2,7 +2,7 @@
 
 The report shows a record as current only if it was made from the commit the repository is
 at now (and, inside a nox invocation that wrote records, by that invocation), so a record of
-an earlier commit or run can never pass for today's result (matrix/report.py).
+an earlier commit or run can never pass for today's result (matrix/sessions/report.py).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from reference_extras import EXTRAS, MISSING, absent_features, features_of, set_
 
 TIER_PROPERTY = "tier"
 
-# The vacuity check (matrix/vacuity.py) asks only whether each test fails against a stub; a
+# The vacuity check (matrix/sessions/vacuity.py) asks only whether each test fails against a stub; a
 # failing property test need not be shrunk to its smallest example for that (it would cost
 # minutes against a stub that fails everything).
 settings.register_profile("vacuity", phases=[Phase.explicit, Phase.reuse, Phase.generate])

@@ -14,6 +14,7 @@ from matrix.tests.repo_helpers import (
     BETA_SOURCE,
     BETA_TEST,
     FAKE_CATALOG,
+    copy_matrix_package,
     make_repository,
     write_files,
 )
@@ -80,8 +81,9 @@ def fake_repo_with_tools(fake_repo: Path) -> Path:
     for path in ("tests/test_checkpoint_guard.py", "tests/conftest.py"):
         shutil.copyfile(REPO_ROOT / path, fake_repo / path)
     shutil.copytree(REPO_ROOT / "tests/support", fake_repo / "tests/support")
-    for source in (REPO_ROOT / "matrix").glob("*.py"):
-        shutil.copyfile(source, fake_repo / "matrix" / source.name)
+    manifest = (fake_repo / "matrix/modules.toml").read_text()
+    copy_matrix_package(fake_repo)
+    (fake_repo / "matrix/modules.toml").write_text(manifest)
     (fake_repo / "tests/01_alpha/test_alpha.py").write_text(ALPHA_TEST)
     return fake_repo
 

@@ -7,6 +7,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+from matrix.layout import Layout
+from matrix.manifest import load_manifest
+from matrix.project import Project
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The fake repo's two modules: a constant and a function each. The vacuity check stubs
 # functions and keeps constants, so only tests that call a function can fail against a stub.
@@ -82,6 +86,20 @@ def copy_of_this_tree(destination: Path) -> Path:
             (destination / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, destination / relative)
     return destination
+
+
+def copy_matrix_package(destination: Path) -> None:
+    """This repository's matrix package, its wings (sessions/, gate/, audit/) included and
+    its own tests left out, copied into destination/matrix/."""
+    for source in (REPO_ROOT / "matrix").rglob("*"):
+        relative = source.relative_to(REPO_ROOT)
+        if (
+            source.is_file()
+            and relative.parts[1] != "tests"
+            and "__pycache__" not in relative.parts
+        ):
+            (destination / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, destination / relative)
 
 
 def nox(root: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -210,3 +228,8 @@ def write_files(root: Path, files: dict[str, str]) -> Path:
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text)
     return root
+
+
+def project_at(root: Path) -> Project:
+    """What the noxfile hands the sessions, for the repository at root (the reference)."""
+    return Project(load_manifest(root), Layout(root), {})

@@ -1,7 +1,7 @@
 """A checkpoint session's pytest keeps its bytecode per wheel, so a warm run compiles nothing
 twice and a rebuilt module is never run from the bytecode of the build before."""
 
-from matrix.checkpoint_session import BYTECODE_DIR
+from matrix.layout import Layout
 from matrix.tests.repo_helpers import nox
 
 
@@ -13,7 +13,8 @@ def test_a_rebuilt_module_of_the_same_size_is_not_run_from_stale_bytecode(fake_r
     )
     first = nox(fake_repo_with_tools, "-s", "module01")
     assert first.returncode == 0, first.stdout + first.stderr
-    cache = fake_repo_with_tools / BYTECODE_DIR / "module01"
+    layout = Layout(fake_repo_with_tools)
+    cache = layout.at(layout.bytecode) / "module01"
     (kept,) = cache.iterdir()
     assert list(kept.rglob("alpha*.pyc")), "the installed module's bytecode was not kept"
 

@@ -12,17 +12,19 @@ import zipfile
 import pytest
 
 from matrix.build import build_checkpoint_wheel
-from matrix.checkpoint_session import MISSING_IMPORT_PROBE, checkpoint_env
 from matrix.course_sources import find_course_sources
 from matrix.impl import (
     DEPENDENCIES_ENV,
     ImplError,
     implementation_key,
-    nox_envdir,
+    layout_of,
     resolve_implementation,
 )
+from matrix.junit import JunitCounts
 from matrix.manifest import load_manifest
-from matrix.results import ExtrasCount, JunitCounts, SuiteCount, failed_run_status
+from matrix.pytest_env import MISSING_IMPORT_PROBE, checkpoint_env
+from matrix.records import ExtrasCount, SuiteCount
+from matrix.sessions.checkpoint_status import failed_run_status
 from matrix.tests.repo_helpers import ALPHA_SOURCE, BETA_SOURCE, REPO_ROOT, nox, write_files
 
 
@@ -89,9 +91,13 @@ def test_the_package_folder_itself_means_the_package_beside_the_sources(fake_rep
         "ALPHA = 'an older export'\n"
     )
     assert package.key != sources.key
-    assert nox_envdir(str(course)) != nox_envdir(str(course / "tinytorch"))
-    assert nox_envdir(str(course)).as_posix() == f".nox/impl/{implementation_key(course)}"
-    assert nox_envdir(None).as_posix() == nox_envdir(str(REPO_ROOT)).as_posix() == ".nox"
+
+    def envs(raw):
+        return layout_of(REPO_ROOT, raw).nox_envs.as_posix()
+
+    assert envs(str(course)) != envs(str(course / "tinytorch"))
+    assert envs(str(course)) == f".nox/impl/{implementation_key(course)}"
+    assert envs(None) == envs(str(REPO_ROOT)) == ".nox"
 
 
 def test_a_source_without_default_exp_is_named_with_the_fix(fake_repo, course):

@@ -13,22 +13,18 @@ import pytest
 
 from matrix.gate_outcomes import Freshness, checkpoint_outcome, skip_items
 from matrix.impl import reference_implementation
+from matrix.layout import Layout
 from matrix.manifest import load_manifest
-from matrix.report import (
+from matrix.records import CheckpointRun, SuiteCount, load_runs, save_run
+from matrix.run_identity import RUN_ID_ENV
+from matrix.sessions.checkpoint_status import charge_broken_modules
+from matrix.sessions.report import (
     EXPECTED_RUNS_ENV,
     ExpectedRunsError,
     expected_runs,
     write_report,
 )
-from matrix.results import (
-    CheckpointRun,
-    SuiteCount,
-    charge_broken_modules,
-    load_runs,
-    save_run,
-)
-from matrix.run_identity import RUN_ID_ENV
-from matrix.tests.repo_helpers import BETA_MODULE, BETA_TEST, nox
+from matrix.tests.repo_helpers import BETA_MODULE, BETA_TEST, nox, project_at
 
 PYTHON = "3.11"
 GOOD_SUITES = {"guard": SuiteCount(2, 0, 0, 0.1), "01_alpha": SuiteCount(3, 0, 0, 0.2)}
@@ -50,7 +46,7 @@ def _no_run_of_nox(monkeypatch):
 
 
 def good_record(root: Path) -> None:
-    save_run(root, CheckpointRun(1, PYTHON, "passed", test_seconds=1.0, suites=GOOD_SUITES))
+    save_run(Layout(root), CheckpointRun(1, PYTHON, "passed", test_seconds=1.0, suites=GOOD_SUITES))
 
 
 def rows_of(text: str) -> dict[str, str]:
@@ -65,7 +61,7 @@ def test_a_truncated_record_is_a_named_failing_row_and_every_other_row_stays(fak
     good_record(fake_repo)
     runs = fake_repo / "reports/runs"
     (runs / "checkpoint-02-py3.11.json").write_text(TRUNCATED_RECORD)
-    text, failure = write_report(load_manifest(fake_repo))
+    text, failure = write_report(project_at(fake_repo))
     rows = rows_of(text)
     assert rows["01"].split()[:6] == ["01", PYTHON, "-", "passed", "-", "1.0s"]
     assert "2/0/0 0.1s  3/0/0 0.2s" in rows["01"]
@@ -135,7 +131,9 @@ def test_the_gate_names_a_truncated_record(fake_repo):
 
 def test_the_gate_names_a_truncated_junit_beside_a_passing_record(fake_repo):
     suites = {**GOOD_SUITES, "02_beta": SuiteCount(1, 0, 0)}
-    save_run(fake_repo, CheckpointRun(2, PYTHON, "passed", suites=suites, run_id="gate-run"))
+    save_run(
+        Layout(fake_repo), CheckpointRun(2, PYTHON, "passed", suites=suites, run_id="gate-run")
+    )
     junit = fake_repo / "reports/junit/checkpoint-02-py3.11.xml"
     junit.parent.mkdir(parents=True)
     junit.write_text(TRUNCATED_JUNIT)
@@ -206,7 +204,7 @@ HAND_EDITED = {
 def test_a_hand_edited_record_is_a_named_failing_row(fake_repo, raw, problem):
     good_record(fake_repo)
     (fake_repo / "reports/runs/checkpoint-02-py3.11.json").write_text(json.dumps(raw))
-    text, failure = write_report(load_manifest(fake_repo))
+    text, failure = write_report(project_at(fake_repo))
     rows = rows_of(text)
     assert rows["01"].split()[3] == "passed"
     assert (
@@ -222,7 +220,7 @@ def test_a_suite_outside_its_checkpoint_is_named(fake_repo):
     raw = {"checkpoint": 1, "python": PYTHON, "status": "failed", "suites": WHOLE}
     (fake_repo / "reports/runs").mkdir(parents=True)
     (fake_repo / "reports/runs/checkpoint-01-py3.11.json").write_text(json.dumps(raw))
-    text, failure = write_report(load_manifest(fake_repo))
+    text, failure = write_report(project_at(fake_repo))
     assert (
         "invalid record: reports/runs/checkpoint-01-py3.11.json has counts for 02_beta, not "
         "part of checkpoint 01: rerun `nox -s module01`"
@@ -235,7 +233,7 @@ def test_a_stale_record_claiming_a_pass_with_no_counts_is_named_and_fails(fake_r
     raw = record_02(suites={}, commit="0123456789abcdef0123456789abcdef01234567")
     (fake_repo / "reports/runs").mkdir(parents=True)
     (fake_repo / "reports/runs/checkpoint-02-py3.11.json").write_text(json.dumps(raw))
-    text, failure = write_report(load_manifest(fake_repo))
+    text, failure = write_report(project_at(fake_repo))
     assert (
         "invalid record: reports/runs/checkpoint-02-py3.11.json says passed with no counts "
         "for any suite: record incomplete"
@@ -248,7 +246,7 @@ def test_a_record_older_than_a_field_still_loads(fake_repo):
     (fake_repo / "reports/runs").mkdir(parents=True)
     raw = {"checkpoint": 2, "python": PYTHON, "status": "failed", "suites": WHOLE}
     (fake_repo / "reports/runs/checkpoint-02-py3.11.json").write_text(json.dumps(raw))
-    (run,) = load_runs(fake_repo)
+    (run,) = load_runs(fake_repo, Layout(fake_repo).runs)
     assert (run.status, run.suites["02_beta"], run.broken_modules) == (
         "failed",
         SuiteCount(1, 0, 0, 0.5),
@@ -268,7 +266,7 @@ def test_a_module_that_does_not_compile_is_charged_to_its_suite_and_named(fake_r
     broken_at = BETA_MODULE.count("\n") + 1
     run = nox(root, "-s", "module02")
     assert run.returncode != 0
-    (record,) = load_runs(root)
+    (record,) = load_runs(root, Layout(root).runs)
     assert list(record.broken_modules) == ["tinytorch/core/beta.py"]
     assert record.broken_modules["tinytorch/core/beta.py"].startswith(f"line {broken_at}: ")
     report = nox(root, "-s", "report")
@@ -286,7 +284,7 @@ def test_a_broken_module_whose_suite_reported_nothing_is_charged_its_tests(fake_
     (fake_repo / "tinytorch/core/beta.py").write_text(BETA_MODULE + BROKEN_LINE)
     manifest = load_manifest(fake_repo)
     run = CheckpointRun(2, PYTHON, "failed", suites={"guard": SuiteCount(0, 1, 0)})
-    charge_broken_modules(run, manifest, reference_implementation(manifest))
+    charge_broken_modules(Layout(fake_repo), run, manifest, reference_implementation(manifest))
     assert run.suites["02_beta"] == SuiteCount(0, 2, 0), "two test functions in its source"
     assert list(run.broken_modules) == ["tinytorch/core/beta.py"]
     assert run.broken_modules["tinytorch/core/beta.py"].startswith(
@@ -310,13 +308,13 @@ def test_an_expected_run_without_a_record_is_a_failing_row_of_its_own(fake_repo)
             ]
         ),
     )
-    text, failure = write_report(manifest, expected)
+    text, failure = write_report(project_at(manifest.root), expected)
     lost = [line for line in text.splitlines() if "no record" in line]
     assert [line.split()[:2] for line in lost] == [["01", "3.12"], ["02", "3.10"]]
     assert all("its CI job wrote no record" in line for line in lost)
     assert failure == "at least one checkpoint did not pass (see its row above)"
     # Without the expectation the same records pass: checkpoint 02 is merely not run.
-    assert write_report(manifest)[1] == ""
+    assert write_report(project_at(manifest.root))[1] == ""
 
 
 @pytest.mark.parametrize(

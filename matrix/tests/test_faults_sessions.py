@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from matrix.collection_bound import TIMEOUT_ENV
-from matrix.parent_watch import PARENT_DIED
+from matrix.sessions.collection_bound import TIMEOUT_ENV
+from matrix.sessions.parent_watch import PARENT_DIED
 from matrix.tests.repo_helpers import ALPHA_MODULE
 
 # Longer than any of these sessions takes when it works (seconds): a run still going then hangs.

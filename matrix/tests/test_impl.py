@@ -36,14 +36,14 @@ def test_a_folder_holding_tinytorch_and_tinytorch_itself_mean_the_same(fake_repo
     assert outer == inner
     assert outer.package_dir == learner / "tinytorch"
     assert outer.label == str(learner / "tinytorch")
-    assert outer.build_subfolder.startswith("impl/ada-")
+    assert outer.key.startswith("ada-")
 
 
 def test_empty_or_this_repository_means_the_reference(fake_repo):
     manifest = load_manifest(fake_repo)
     for raw in (None, "", str(fake_repo), str(fake_repo / "tinytorch")):
         impl = resolve_implementation(manifest, raw)
-        assert (impl.reference, impl.label, impl.build_subfolder) == (True, "reference", "")
+        assert (impl.reference, impl.label, impl.key) == (True, "reference", "")
 
 
 def test_a_folder_without_a_package_is_refused(fake_repo, tmp_path_factory):
@@ -100,7 +100,7 @@ def test_each_implementation_builds_in_its_own_folder(fake_repo, learner):
     ours = checkpoint_wheel(manifest, 1)
     theirs = checkpoint_wheel(manifest, 1, impl=impl)
     assert ours.parent == fake_repo / "build/checkpoints/cp01"
-    assert theirs.parent == fake_repo / "build/checkpoints" / impl.build_subfolder / "cp01"
+    assert theirs.parent == fake_repo / "build/checkpoints/impl" / impl.key / "cp01"
     assert ours.is_file(), "building another implementation must not evict ours"
     assert theirs.is_file()
 

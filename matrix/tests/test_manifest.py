@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from matrix.manifest import REPO_ROOT, ManifestError, load_manifest
+from matrix.tests.repo_helpers import copy_matrix_package
 
 
 def test_the_fake_repo_loads(fake_repo):
@@ -122,10 +123,10 @@ def run_tool(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_nox_with_a_broken_manifest_says_so_in_one_line(fake_repo, edit_manifest):
-    for name in ("noxfile.py", "matrix/__init__.py"):
-        (fake_repo / name).write_text((REPO_ROOT / name).read_text())
-    for name in REPO_ROOT.joinpath("matrix").glob("*.py"):
-        (fake_repo / "matrix" / name.name).write_text(name.read_text())
+    (fake_repo / "noxfile.py").write_text((REPO_ROOT / "noxfile.py").read_text())
+    manifest = (fake_repo / "matrix/modules.toml").read_text()
+    copy_matrix_package(fake_repo)
+    (fake_repo / "matrix/modules.toml").write_text(manifest)
     edit_manifest(fake_repo, "number = 2", "number = 1")
     listed = run_tool(fake_repo, sys.executable, "-m", "nox", "-l")
     assert listed.returncode != 0

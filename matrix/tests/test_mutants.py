@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from matrix.checkpoint_session import implementation_options
 from matrix.impl import reference_implementation
+from matrix.layout import Layout
 from matrix.manifest import load_manifest
 from matrix.mutant_catalog import CatalogError, Mutant, load_catalog, mutate
-from matrix.mutants import (
+from matrix.pytest_env import implementation_options
+from matrix.sessions.mutants import (
     CAUGHT,
     CAUGHT_LATER,
-    NOT_RUN,
+    NOT_RUN_CELL,
     STALE,
     SURVIVED,
     MutantResult,
@@ -356,7 +357,7 @@ def write_results(root: Path, commit: str, *results: MutantResult) -> None:
 
 
 def test_catch_cells_for_the_audit(tmp_path):
-    assert catch_cells(tmp_path, [1]) == {1: NOT_RUN}
+    assert catch_cells(Layout(tmp_path), [1]) == {1: NOT_RUN_CELL}
     write_results(
         tmp_path,
         "",  # the commit of a folder outside git: the current one
@@ -366,18 +367,18 @@ def test_catch_cells_for_the_audit(tmp_path):
         result("02:d", CAUGHT),
         result("02:e", STALE),
     )
-    assert catch_cells(tmp_path, [1, 2, 3]) == {
+    assert catch_cells(Layout(tmp_path), [1, 2, 3]) == {
         1: "2/3 (1 survived)",
         2: "1/2 (1 stale)",
-        3: NOT_RUN,
+        3: NOT_RUN_CELL,
     }
 
 
 def test_catch_cells_of_another_commit_are_marked_stale(tmp_path):
     write_results(tmp_path, "0123456789abcdef", result("01:a", CAUGHT))
-    assert catch_cells(tmp_path, [1]) == {1: "1/1, stale: of commit 0123456789ab"}
+    assert catch_cells(Layout(tmp_path), [1]) == {1: "1/1, stale: of commit 0123456789ab"}
     (tmp_path / "reports/mutants.json").write_text("{")
-    assert catch_cells(tmp_path, [1])[1].startswith("unreadable reports/mutants.json (")
+    assert catch_cells(Layout(tmp_path), [1])[1].startswith("unreadable reports/mutants.json (")
 
 
 # ------------------------------------------------------------------------------- end to end

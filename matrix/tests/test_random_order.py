@@ -9,15 +9,16 @@ import re
 
 import pytest
 
-from matrix.random_order import (
+from matrix.layout import Layout
+from matrix.records import Status
+from matrix.sessions.random_order import (
     DEFAULT_SEEDS,
-    RANDOM_ORDER_JSON,
+    JSON_NAME,
     SeedRun,
     SeedsError,
     parse_posargs,
     verdict,
 )
-from matrix.results import FAILED, JUNIT_DIR, PASSED, RUNS_DIR
 from matrix.tests.repo_helpers import BETA_TEST, nox
 
 # The second test (the victim) fails in any order that runs it after the first, which leaves
@@ -57,8 +58,8 @@ def test_posargs_that_are_not_seeds_are_refused_with_the_usage(posargs, words):
 
 
 def test_a_seed_that_did_not_run_fails_the_session_like_a_failing_one():
-    passed = SeedRun(1, PASSED, 10, 0, 0, (), 1.0)
-    failed = SeedRun(2, FAILED, 9, 1, 0, (VICTIM,), 1.0)
+    passed = SeedRun(1, Status.PASSED, 10, 0, 0, (), 1.0)
+    failed = SeedRun(2, Status.FAILED, 9, 1, 0, (VICTIM,), 1.0)
     assert verdict([passed], (1,)) is None
     assert "seed(s) 2, 3 not run" in verdict([passed], (1, 2, 3))
     assert "seed 2 failed" in verdict([passed, failed], (1, 2))
@@ -73,15 +74,15 @@ def test_a_failing_seed_is_named_and_its_command_fails_the_same_way(fake_repo_wi
     everything = nox(root, "-s", "random_order", "--", *SEEDS, "-n", "0")
     output = everything.stdout + everything.stderr
     assert everything.returncode != 0, output
-    record = json.loads((root / RANDOM_ORDER_JSON).read_text())
+    record = json.loads((root / Layout(root).report(JSON_NAME)).read_text())
     assert [run["seed"] for run in record["seeds"]] == [int(seed) for seed in SEEDS]
     assert record["not_run"] == []
-    failing = [run for run in record["seeds"] if run["status"] != PASSED]
-    passing = [run for run in record["seeds"] if run["status"] == PASSED]
+    failing = [run for run in record["seeds"] if run["status"] != Status.PASSED]
+    passing = [run for run in record["seeds"] if run["status"] == Status.PASSED]
     assert failing, f"no seed put the pair in the failing order; pick other SEEDS\n{output}"
     assert passing, f"every seed failed, so the failure is not the order's\n{output}"
     for run in failing:
-        assert run["status"] == FAILED
+        assert run["status"] == Status.FAILED
         assert run["failing"] == [VICTIM]
         assert f"seed {run['seed']}: failed" in output
     for run in passing:
@@ -90,7 +91,7 @@ def test_a_failing_seed_is_named_and_its_command_fails_the_same_way(fake_repo_wi
     assert "a test depends on the order" in output
     # One set of draws per seed for the property tests hypothesis does not derandomize.
     assert all(f"--hypothesis-seed={seed}" in output for seed in SEEDS), output
-    for records in (RUNS_DIR, JUNIT_DIR):
+    for records in (Layout(root).runs, Layout(root).junit):
         assert not (root / records).exists(), "the checkpoint report would read this as its run"
 
     # The command printed for the first failing seed reproduces that failure.
@@ -100,5 +101,5 @@ def test_a_failing_seed_is_named_and_its_command_fails_the_same_way(fake_repo_wi
     assert first[4] == str(failing[0]["seed"])
     again = nox(root, *first[1:])
     assert again.returncode != 0, again.stdout + again.stderr
-    (rerun,) = json.loads((root / RANDOM_ORDER_JSON).read_text())["seeds"]
+    (rerun,) = json.loads((root / Layout(root).report(JSON_NAME)).read_text())["seeds"]
     assert (rerun["seed"], rerun["failing"]) == (failing[0]["seed"], [VICTIM])

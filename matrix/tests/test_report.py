@@ -4,10 +4,12 @@ import json
 
 import pytest
 
+from matrix.junit import read_junit
+from matrix.layout import Layout
 from matrix.manifest import load_manifest
-from matrix.report import write_report
-from matrix.results import CheckpointRun, ExtrasCount, SuiteCount, read_junit, save_run
-from matrix.tests.repo_helpers import nox
+from matrix.records import CheckpointRun, ExtrasCount, SuiteCount, save_run
+from matrix.sessions.report import write_report
+from matrix.tests.repo_helpers import nox, project_at
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest">
@@ -79,7 +81,7 @@ def test_crashed_worker_is_named(tmp_path):
 def test_every_checkpoint_has_a_row(fake_repo):
     manifest = load_manifest(fake_repo)
     save_run(
-        fake_repo,
+        Layout(fake_repo),
         CheckpointRun(
             2,
             "3.12",
@@ -88,7 +90,7 @@ def test_every_checkpoint_has_a_row(fake_repo):
             install_seconds=0.5,
         ),
     )
-    text, failure = write_report(manifest)
+    text, failure = write_report(project_at(manifest.root))
     lines = text.splitlines()
     assert lines[0].split() == [
         "checkpoint",
@@ -120,7 +122,7 @@ def test_counts_and_closing_line(fake_repo, monkeypatch, tmp_path):
     manifest = load_manifest(fake_repo)
     for number, passed in ((1, 3), (2, 5)):
         save_run(
-            fake_repo,
+            Layout(fake_repo),
             CheckpointRun(
                 number,
                 "3.11",
@@ -135,7 +137,7 @@ def test_counts_and_closing_line(fake_repo, monkeypatch, tmp_path):
                 extras=ExtrasCount(passed=number, missing=1),
             ),
         )
-    text, failure = write_report(manifest)
+    text, failure = write_report(project_at(manifest.root))
     assert failure == ""
     assert "3/0/1 1.0s" in text
     assert text.splitlines()[-1] == (
@@ -197,7 +199,7 @@ def test_report_says_which_implementation_each_row_tested(fake_repo):
     manifest = load_manifest(fake_repo)
     for number, digest in ((1, "aaaaaaaaaaaa"), (2, "bbbbbbbbbbbb")):
         save_run(
-            fake_repo,
+            Layout(fake_repo),
             CheckpointRun(
                 number,
                 "3.11",
@@ -206,13 +208,13 @@ def test_report_says_which_implementation_each_row_tested(fake_repo):
                 implementation_digest=digest,
             ),
         )
-    text, _ = write_report(manifest)
+    text, _ = write_report(project_at(manifest.root))
     assert text.splitlines()[-2] == (
         "implementations: /learners/ada/tinytorch (module files sha256 aaaaaaaaaaaa) for 01; "
         "/learners/ada/tinytorch (module files sha256 bbbbbbbbbbbb) for 02"
     )
     save_run(
-        fake_repo,
+        Layout(fake_repo),
         CheckpointRun(
             2,
             "3.11",
@@ -221,7 +223,7 @@ def test_report_says_which_implementation_each_row_tested(fake_repo):
             implementation_digest="aaaaaaaaaaaa",
         ),
     )
-    text, _ = write_report(manifest)
+    text, _ = write_report(project_at(manifest.root))
     line = "implementation: /learners/ada/tinytorch (module files sha256 aaaaaaaaaaaa)"
     assert text.splitlines()[-2] == line
     assert (

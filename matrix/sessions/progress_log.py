@@ -10,10 +10,10 @@ same way): when MATRIX_PROGRESS_LOG names a file, it appends a JSON line as each
 and another with the test's outcome when it ends, each flushed at once. After a crash the
 session turns the lines into JUnit XML (`junit_from_progress`): every test that finished keeps
 its outcome, and the test that started and never ended is a failure "crashed: ...", which
-matrix/results.py counts and names like a crashed xdist worker's test. Under xdist (`-n 1` or
+matrix/junit.py counts and names like a crashed xdist worker's test. Under xdist (`-n 1` or
 more) the plugin stays idle: xdist already names a crashed worker's test.
 
-matrix/checkpoint_session.py copies this file alone into a folder on PYTHONPATH (the repo root
+matrix/sessions/checkpoint.py copies this file alone into a folder on PYTHONPATH (the repo root
 would shadow the installed tinytorch) and imports `junit_from_progress` from it: it imports
 nothing from matrix/, and not pytest, which the nox process may not have.
 """
@@ -27,7 +27,7 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 LOG_ENV = "MATRIX_PROGRESS_LOG"
-# The failure message of the test that was running when the process died; matrix/results.py
+# The failure message of the test that was running when the process died; matrix/junit.py
 # counts a failure whose message says "crashed" as a crash.
 CRASH_MESSAGE = "crashed: the test process died while running this test ({how})"
 

@@ -28,25 +28,39 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from enum import Enum
 from pathlib import Path
 
 import nox
 
 from matrix.atomic import write_atomically
 from matrix.build import BuildError, checkpoint_wheel
-from matrix.checkpoint_session import CHECKPOINT_ENV, ONE_BLAS_THREAD, implementation_options
 from matrix.impl import Implementation, ImplError, implementation_from_env
+from matrix.junit import tests_failing
+from matrix.layout import Layout
 from matrix.manifest import PACKAGE_DIR, Manifest
 from matrix.mutant_catalog import MIN_PER_MODULE, CatalogError, Mutant, load_catalog, mutate
-from matrix.report import render_terminal
-from matrix.results import PYTEST_BROKE, REPORTS_DIR, tests_failing
+from matrix.project import Project
+from matrix.pytest_env import CHECKPOINT_ENV, ONE_BLAS_THREAD, implementation_options
+from matrix.records import PYTEST_BROKE
 from matrix.run_identity import repo_commit, short_commit, this_run
+from matrix.tables import terminal_table
 
-CAUGHT = "caught at its checkpoint"
-CAUGHT_LATER = "caught later"
-SURVIVED = "survived"
-STALE = "stale"
-OUTCOMES = (CAUGHT, CAUGHT_LATER, SURVIVED, STALE)
+
+class Outcome(str, Enum):
+    """What became of one planted bug."""
+
+    CAUGHT = "caught at its checkpoint"
+    CAUGHT_LATER = "caught later"
+    SURVIVED = "survived"
+    # Its find text is not in its file exactly once: the code moved on, the entry must follow.
+    STALE = "stale"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+CAUGHT, CAUGHT_LATER, SURVIVED, STALE = Outcome
 # What caught_by says when a pytest outlived its bound: a hang is a detection, as pytest-timeout
 # would make it one in a real run.
 TIMED_OUT = "timed out"
@@ -57,9 +71,9 @@ HYPOTHESIS_SEED = 0
 PYTEST_TIMEOUT_SECONDS = 600
 PYTEST_NO_TESTS = 5
 OUTPUT_LINES = 15
-MUTANTS_JSON = REPORTS_DIR / "mutants.json"
+JSON_NAME = "mutants.json"
 # The audit's cell for a module whose mutants have not been run.
-NOT_RUN = "not run (nox -s mutants)"
+NOT_RUN_CELL = "not run (nox -s mutants)"
 # Beside each unzipped checkpoint: the name of the wheel it came from (its version digests the
 # sources, so another name means other code).
 WHEEL_STAMP = ".wheel"
@@ -255,7 +269,8 @@ def selected_modules(session: nox.Session, manifest: Manifest) -> list[int]:
     return sorted(set(numbers)) or list(manifest.numbers)
 
 
-def run_mutants(session: nox.Session, manifest: Manifest, pyproject: dict) -> None:
+def run_mutants(session: nox.Session, project: Project) -> None:
+    manifest, pyproject, layout = project.manifest, project.pyproject, project.layout
     identity = this_run(manifest.root)
     modules = selected_modules(session, manifest)
     try:
@@ -283,8 +298,9 @@ def run_mutants(session: nox.Session, manifest: Manifest, pyproject: dict) -> No
     print(summary(results, mutants), flush=True)
     document = {**asdict(identity), "implementation": impl.label, "modules": modules}
     document["results"] = [asdict(result) for result in results]
-    write_atomically(manifest.root / MUTANTS_JSON, json.dumps(document, indent=2) + "\n")
-    session.log(f"wrote {MUTANTS_JSON}")
+    written = layout.report(JSON_NAME)
+    write_atomically(layout.at(written), json.dumps(document, indent=2) + "\n")
+    session.log(f"wrote {written}")
     # Only a run of every module judges whether the catalog is big enough.
     complete = () if session.posargs else manifest.numbers
     problems = session_problems(results, mutants, complete)
@@ -331,8 +347,8 @@ def summary(results: Sequence[MutantResult], mutants: Sequence[Mutant]) -> str:
     rows = [["module", "planted", CAUGHT, CAUGHT_LATER, SURVIVED, STALE]]
     for number in sorted({result.module for result in results}):
         counts = Counter(result.outcome for result in results if result.module == number)
-        rows.append([f"{number:02d}", str(counts.total()), *(str(counts[o]) for o in OUTCOMES)])
-    lines = [render_terminal(rows)]
+        rows.append([f"{number:02d}", str(counts.total()), *(str(counts[o]) for o in Outcome)])
+    lines = [terminal_table(rows)]
     for result, mutant in zip(results, mutants, strict=True):
         if result.outcome == SURVIVED:
             lines.append(f"survived: {mutant.id} ({mutant.category}, {mutant.file}): {mutant.why}")
@@ -368,17 +384,18 @@ def session_problems(
 # ------------------------------------------------------------------------------- the audit
 
 
-def catch_cells(root: Path, numbers: Sequence[int]) -> dict[int, str]:
+def catch_cells(layout: Layout, numbers: Sequence[int]) -> dict[int, str]:
     """Per module, the audit's "planted bugs caught" cell from reports/mutants.json:
-    '11/12 (1 survived)', NOT_RUN, or marked stale when it is of another commit."""
-    path = root / MUTANTS_JSON
+    '11/12 (1 survived)', NOT_RUN_CELL, or marked stale when it is of another commit."""
+    root, shown = layout.root, layout.report(JSON_NAME)
+    path = layout.at(shown)
     if not path.is_file():
-        return dict.fromkeys(numbers, NOT_RUN)
+        return dict.fromkeys(numbers, NOT_RUN_CELL)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         results = [MutantResult(**raw) for raw in document["results"]]
     except (ValueError, KeyError, TypeError) as error:
-        return dict.fromkeys(numbers, f"unreadable {MUTANTS_JSON} ({error}); rerun nox -s mutants")
+        return dict.fromkeys(numbers, f"unreadable {shown} ({error}); rerun nox -s mutants")
     commit = document.get("commit", "")
     stale = "" if commit == repo_commit(root) else f", stale: of commit {short_commit(commit)}"
     cells = {}
@@ -388,7 +405,7 @@ def catch_cells(root: Path, numbers: Sequence[int]) -> dict[int, str]:
         missed = ", ".join(f"{counts[o]} {o}" for o in (SURVIVED, STALE) if counts[o])
         total = counts.total()
         if not total:
-            cells[number] = NOT_RUN
+            cells[number] = NOT_RUN_CELL
         else:
             cells[number] = f"{caught}/{total}" + (f" ({missed})" if missed else "") + stale
     return cells

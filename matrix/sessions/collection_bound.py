@@ -16,7 +16,7 @@ few thousand tests in seconds on two busy cores, so 120 s leaves a wide margin f
 machine or an implementation that works at import, and a hang still costs two minutes, well
 under pytest-timeout's 300 s for a single test.
 
-matrix/checkpoint_session.py copies this file alone into a folder on PYTHONPATH (the repo root
+matrix/sessions/checkpoint.py copies this file alone into a folder on PYTHONPATH (the repo root
 would shadow the installed tinytorch), and imports its constants and its reader of the dump:
 it imports nothing from matrix/, and not pytest, which the nox process may not have.
 """

@@ -29,24 +29,24 @@ from nox.command import CommandFailed
 
 from matrix.atomic import write_atomically
 from matrix.build import BuildError, checkpoint_wheel
-from matrix.checkpoint_session import (
+from matrix.impl import ImplError, implementation_from_env
+from matrix.junit import read_junit, tests_failing
+from matrix.project import Project
+from matrix.pytest_env import (
     checkpoint_env,
     checkpoint_test_paths,
     implementation_options,
     missing_import,
-    status_of_failed_pytest,
     test_process_env,
     xdist_workers,
 )
-from matrix.impl import ImplError, implementation_from_env
-from matrix.manifest import Manifest
-from matrix.results import CRASHED, PASSED, REPORTS_DIR, read_junit, tests_failing
+from matrix.records import Status, pytest_failure, total_of
 from matrix.run_identity import this_run
 
 SESSION_NAME = "random_order"
 # Several orders per CI run; a fixed list, so a red seed stays red until the test is fixed.
 DEFAULT_SEEDS = (1, 2, 3)
-RANDOM_ORDER_JSON = REPORTS_DIR / "random_order.json"
+JSON_NAME = "random_order.json"
 DEPENDENCY_GROUP = "random-order"
 USAGE = f"nox -s {SESSION_NAME} -- SEED [SEED ...] [pytest options]"
 
@@ -60,7 +60,7 @@ class SeedRun:
     """The suites run once in the order of one seed."""
 
     seed: int
-    status: str  # results.PASSED, FAILED, CRASHED (...) or NO_TESTS
+    status: str  # a records.Status, with its detail in parentheses when it has one
     passed: int
     failed: int
     skipped: int  # skipped course-API tests and missing extras
@@ -102,21 +102,20 @@ def reproduce_command(seed: int, pytest_args: tuple[str, ...] = ()) -> str:
 
 def seed_run(seed: int, junit: Path, return_code: int, seconds: float) -> SeedRun:
     """What one seed's pytest (exit code `return_code`) left in `junit`."""
-    status = PASSED if return_code == 0 else status_of_failed_pytest(return_code)
+    status, detail = (Status.PASSED, "") if return_code == 0 else pytest_failure(return_code)
     if not junit.exists():
         # No XML, no tests to count: that run proves nothing, whatever pytest's exit code.
-        status = CRASHED if status == PASSED else status
-        return SeedRun(
-            seed, f"{status} (pytest wrote no JUnit XML)", 0, 0, 0, (), round(seconds, 1)
-        )
+        status = Status.CRASHED if status == Status.PASSED else status
+        said = f"{status} ({detail})" if detail else str(status)
+        return SeedRun(seed, f"{said} (pytest wrote no JUnit XML)", 0, 0, 0, (), round(seconds, 1))
     counts = read_junit(junit)
-    suites = counts.suites.values()
+    total = total_of(counts.suites.values())
     return SeedRun(
         seed,
-        status,
-        passed=sum(count.passed for count in suites) + counts.extras.passed,
-        failed=sum(count.failed for count in suites) + counts.extras.failed,
-        skipped=sum(count.skipped for count in suites) + counts.extras.missing,
+        f"{status} ({detail})" if detail else str(status),
+        passed=total.passed + counts.extras.passed,
+        failed=total.failed + counts.extras.failed,
+        skipped=total.skipped + counts.extras.missing,
         failing=tuple(tests_failing(junit)),
         seconds=round(seconds, 1),
     )
@@ -127,14 +126,14 @@ def summary_lines(runs: list[SeedRun], pytest_args: tuple[str, ...] = ()) -> lis
     for run in runs:
         lines.append(run.line)
         lines += [f"  failing: {name}" for name in run.failing]
-        if run.status != PASSED:
+        if run.status != Status.PASSED:
             lines.append(f"  reproduce: {reproduce_command(run.seed, pytest_args)}")
     return lines
 
 
 def verdict(runs: list[SeedRun], seeds: tuple[int, ...]) -> str | None:
     """Why the session fails (None: every seed ran and passed)."""
-    bad = [f"seed {run.seed} {run.status}" for run in runs if run.status != PASSED]
+    bad = [f"seed {run.seed} {run.status}" for run in runs if run.status != Status.PASSED]
     not_run = [str(seed) for seed in seeds[len(runs) :]]
     if not_run:
         bad.append(f"seed(s) {', '.join(not_run)} not run")
@@ -146,17 +145,17 @@ def verdict(runs: list[SeedRun], seeds: tuple[int, ...]) -> str | None:
     )
 
 
-def run_random_order(session: nox.Session, manifest: Manifest, pyproject: dict) -> None:
+def run_random_order(session: nox.Session, project: Project) -> None:
     try:
         seeds, pytest_args = parse_posargs(session.posargs)
     except SeedsError as error:
         session.error(str(error))
-    root = manifest.root
-    number = manifest.numbers[-1]
+    root, layout = project.root, project.layout
+    number = project.manifest.numbers[-1]
     identity = this_run(root)
     runs: list[SeedRun] = []
     try:
-        _install_and_run(session, manifest, number, pyproject, seeds, pytest_args, runs)
+        _install_and_run(session, project, number, seeds, pytest_args, runs)
     finally:
         # Whatever stopped the session, the seeds that ran are kept and the others named.
         record = {
@@ -165,7 +164,7 @@ def run_random_order(session: nox.Session, manifest: Manifest, pyproject: dict) 
             "seeds": [asdict(run) for run in runs],
             "not_run": list(seeds[len(runs) :]),
         }
-        write_atomically(root / RANDOM_ORDER_JSON, json.dumps(record, indent=2) + "\n")
+        write_atomically(layout.at(layout.report(JSON_NAME)), json.dumps(record, indent=2) + "\n")
     print("\n".join(summary_lines(runs, pytest_args)), flush=True)
     failure = verdict(runs, seeds)
     if failure:
@@ -174,13 +173,13 @@ def run_random_order(session: nox.Session, manifest: Manifest, pyproject: dict) 
 
 def _install_and_run(
     session: nox.Session,
-    manifest: Manifest,
+    project: Project,
     number: int,
-    pyproject: dict,
     seeds: tuple[int, ...],
     pytest_args: tuple[str, ...],
     runs: list[SeedRun],
 ) -> None:
+    manifest = project.manifest
     try:
         impl = implementation_from_env(manifest)
         wheel = checkpoint_wheel(manifest, number, impl=impl)
@@ -189,7 +188,7 @@ def _install_and_run(
     session.install(
         str(wheel),
         *impl.dependencies,
-        *nox.project.dependency_groups(pyproject, "test", DEPENDENCY_GROUP),
+        *nox.project.dependency_groups(project.pyproject, "test", DEPENDENCY_GROUP),
     )
     missing = None if impl.reference else missing_import(session, impl)
     if missing:
@@ -197,7 +196,7 @@ def _install_and_run(
     suites = checkpoint_test_paths(manifest, number)
     env = {
         **checkpoint_env(manifest, number, impl),
-        **test_process_env(manifest.root, session.name, wheel, impl),
+        **test_process_env(project.layout, session.name, wheel),
     }
     scratch = Path(session.create_tmp())
     for seed in seeds:

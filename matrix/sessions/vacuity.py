@@ -8,31 +8,28 @@ cannot be collected (its tests were not judged), and a stub that `import tinytor
 (the tests would fail at the import, whatever they check).
 
 `check_vacuity` is the measurement; the `vacuityNN` sessions (`run_vacuity`) and the audit
-(matrix/audit.py) both call it, the sessions fail on its result, the audit reports it.
+(matrix/audit/) both call it, the sessions fail on its result, the audit reports it. Its
+verdict is kept as JSON (reports/vacuity/module-NN.json), which the gate reads back.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import nox
 from nox.command import CommandFailed
 
 from matrix.atomic import write_atomically
 from matrix.build import BuildError, checkpoint_wheel
-from matrix.checkpoint_session import (
-    checkpoint_env,
-    implementation_options,
-    test_process_env,
-)
 from matrix.impl import Implementation, ImplError, implementation_from_env
-from matrix.manifest import Manifest
-from matrix.results import REPORTS_DIR, read_junit, tests_not_failing
+from matrix.junit import read_junit, tests_not_failing
+from matrix.layout import Layout
+from matrix.project import Project
+from matrix.pytest_env import checkpoint_env, implementation_options, test_process_env
+from matrix.records import RecordError
 
-VACUITY_DIR = REPORTS_DIR / "vacuity"
-# How the verdict file (module-NN.txt) names a test that did not fail / a file not collected.
-VACUOUS_PREFIX = "vacuous: "
-UNJUDGED_PREFIX = "not collected: "
 # tests/conftest.py registers it: no shrinking of a failing example (only failing counts here).
 HYPOTHESIS_PROFILE = "vacuity"
 
@@ -55,26 +52,52 @@ class Vacuity:
             f"vacuity of module {self.module} ({self.suite}): {self.judged} tests judged, "
             f"{len(self.vacuous)} not failing, {len(self.unjudged)} files not collected"
         ]
-        lines += [f"  {VACUOUS_PREFIX}{name}" for name in self.vacuous]
-        return lines + [f"  {UNJUDGED_PREFIX}{file}" for file in self.unjudged]
+        lines += [f"  vacuous: {name}" for name in self.vacuous]
+        return lines + [f"  not collected: {file}" for file in self.unjudged]
+
+
+def verdict_path(layout: Layout, number: int) -> Path:
+    """Where module `number`'s vacuity verdict is kept (JSON), relative to the root."""
+    return layout.vacuity / f"module-{number:02d}.json"
+
+
+def load_vacuity(path: Path) -> Vacuity:
+    """A verdict written by check_vacuity; RecordError naming the file when it is not one."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        names = {spec.name for spec in fields(Vacuity)}
+        if not isinstance(raw, dict) or set(raw) != names:
+            raise ValueError(f"its keys are not {', '.join(sorted(names))}")
+        return Vacuity(
+            module=str(raw["module"]),
+            suite=str(raw["suite"]),
+            judged=int(raw["judged"]),
+            vacuous=tuple(map(str, raw["vacuous"])),
+            unjudged=tuple(map(str, raw["unjudged"])),
+        )
+    except (OSError, ValueError, TypeError) as error:
+        raise RecordError(
+            f"{path} is not a vacuity verdict ({error}): rerun `nox -s vacuityNN` to write it "
+            "again, or delete it"
+        ) from None
 
 
 def check_vacuity(
     session: nox.Session,
-    manifest: Manifest,
+    project: Project,
     number: int,
-    pyproject: dict,
     pytest_args: tuple[str, ...] = (),
     workers: str = "auto",
     impl: Implementation | None = None,
 ) -> Vacuity:
     """Install checkpoint `number` with its module stubbed into the session, run its suite.
 
-    Writes reports/vacuity/module-NN.xml (JUnit) and module-NN.txt (the lines printed);
+    Writes reports/vacuity/module-NN.xml (JUnit) and module-NN.json (the verdict);
     returns the tests that did not fail. Raises VacuityError if pytest left no JUnit XML.
     `workers` is pytest-xdist's -n ("0": no workers); `impl` is the implementation built
     (None: MATRIX_IMPL's, or the reference). A wheel that cannot be built is a VacuityError.
     """
+    manifest, layout = project.manifest, project.layout
     module = manifest.module(number)
     try:
         impl = impl or implementation_from_env(manifest)
@@ -82,11 +105,11 @@ def check_vacuity(
     except (BuildError, ImplError) as error:
         raise VacuityError(str(error)) from None
     session.install(
-        str(wheel), *impl.dependencies, *nox.project.dependency_groups(pyproject, "test")
+        str(wheel), *impl.dependencies, *nox.project.dependency_groups(project.pyproject, "test")
     )
     env = {
         **checkpoint_env(manifest, number, impl),
-        **test_process_env(manifest.root, session.name, wheel, impl),
+        **test_process_env(layout, session.name, wheel),
     }
     try:
         # -I: the installed stub, never a tinytorch/ folder in the working directory.
@@ -98,10 +121,11 @@ def check_vacuity(
             f"import-time code stub-safe (run `python -m matrix build {number} --stubbed`, "
             f"install the wheel and import it to see the error)"
         ) from None
-    junit = manifest.root / VACUITY_DIR / f"module-{module.label}.xml"
+    verdict = layout.at(verdict_path(layout, number))
+    junit = verdict.with_suffix(".xml")
     # A run that breaks before the end must not leave the previous verdict lying around.
     junit.unlink(missing_ok=True)
-    junit.with_suffix(".txt").unlink(missing_ok=True)
+    verdict.unlink(missing_ok=True)
     session.run(
         # --tb=no -rsxX: every test is meant to fail here; only what did not fail is news, and
         # thousands of stub tracebacks would bury it (and the CI log).
@@ -122,13 +146,13 @@ def check_vacuity(
         vacuous=tuple(tests_not_failing(junit)),
         unjudged=tuple(counts.uncollectable),
     )
-    write_atomically(junit.with_suffix(".txt"), "\n".join(result.lines) + "\n")
+    write_atomically(verdict, json.dumps(asdict(result), indent=2) + "\n")
     return result
 
 
-def run_vacuity(session: nox.Session, manifest: Manifest, number: int, pyproject: dict) -> None:
+def run_vacuity(session: nox.Session, project: Project, number: int) -> None:
     try:
-        result = check_vacuity(session, manifest, number, pyproject, tuple(session.posargs))
+        result = check_vacuity(session, project, number, tuple(session.posargs))
     except VacuityError as error:
         session.error(str(error))
     print("\n".join(result.lines), flush=True)

@@ -11,36 +11,35 @@ Markdown (for GitHub's step summary) and as JSON.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from matrix.atomic import write_atomically
-from matrix.manifest import Manifest
-from matrix.results import (
+from matrix.manifest import Manifest, checkpoint_session
+from matrix.project import Project
+from matrix.records import (
     CHECKPOINT_SUITE,
-    INVALID_RECORD,
-    NO_RECORD,
-    NOT_RUN,
-    PASSED,
-    REPORTS_DIR,
-    RUNS_DIR,
-    STALE,
     CheckpointRun,
     ExtrasCount,
+    Status,
     SuiteCount,
     claim_problems,
     invalid_run,
     load_runs,
+    record_path,
+    total_of,
 )
 from matrix.run_identity import RunIdentity, current_run_id, repo_commit, short_commit
+from matrix.tables import append_step_summary, markdown_table, terminal_table
 
-MARKDOWN_PATH = REPORTS_DIR / "matrix.md"
-JSON_PATH = REPORTS_DIR / "matrix.json"
+# A record of another commit, or of an earlier nox run than the one reporting: shown, not counted.
+STALE = "stale"
+MARKDOWN_NAME = "matrix.md"
+JSON_NAME = "matrix.json"
 NOT_IN_CHECKPOINT = "-"
 # Rows that stand for no readable record: they have no commit, run or implementation to show.
-WITHOUT_RECORD = (NOT_RUN, INVALID_RECORD, NO_RECORD)
+WITHOUT_RECORD = (Status.NOT_RUN, Status.INVALID_RECORD, Status.NO_RECORD)
 # The runs a CI workflow started, as ci_matrix's include list (JSON: session, python, numpy):
 # the combined report shows each one, a job that wrote no record as a failing NO_RECORD row.
 EXPECTED_RUNS_ENV = "MATRIX_EXPECTED_RUNS"
@@ -114,7 +113,7 @@ def matrix_rows(
             want.checkpoint,
             python=want.python,
             numpy_choice=want.numpy_choice,
-            status=NO_RECORD,
+            status=Status.NO_RECORD,
             detail="its CI job wrote no record (runner lost, or stopped by its timeout?)",
         )
         for want in expected
@@ -122,7 +121,7 @@ def matrix_rows(
     ]
     ran = {run.checkpoint for run in runs + lost}
     missing = [
-        CheckpointRun(n, python="", status=NOT_RUN) for n in manifest.numbers if n not in ran
+        CheckpointRun(n, python="", status=Status.NOT_RUN) for n in manifest.numbers if n not in ran
     ]
     return sorted(runs + lost + missing, key=lambda run: (run.checkpoint, run.python, run.numpy))
 
@@ -139,10 +138,11 @@ def checkpoint_suites(manifest: Manifest, number: int) -> tuple[str, ...] | None
     return (CHECKPOINT_SUITE, *(module.suite for module in manifest.checkpoint(number)))
 
 
-def judged(manifest: Manifest, rows: list[CheckpointRun], current: Current) -> list[CheckpointRun]:
+def judged(project: Project, rows: list[CheckpointRun], current: Current) -> list[CheckpointRun]:
     """The rows, each record whose claims do not hold replaced by its invalid-record row
     (claim_problems). A stale record is judged by its own counts only: the manifest of its
     commit may have other suites than this one."""
+    manifest, layout = project.manifest, project.layout
     checked = []
     for run in rows:
         problems = []
@@ -150,7 +150,7 @@ def judged(manifest: Manifest, rows: list[CheckpointRun], current: Current) -> l
             stale = current.why_stale(run)
             suites = None if stale else checkpoint_suites(manifest, run.checkpoint)
             problems = claim_problems(run, suites)
-        checked.append(invalid_run(RUNS_DIR / f"{run.key}.json", problems) if problems else run)
+        checked.append(invalid_run(record_path(layout, run.key), problems) if problems else run)
     return checked
 
 
@@ -175,7 +175,7 @@ def status_text(run: CheckpointRun, current: Current) -> str:
         f"{file} could not be collected ({lost} tests lost)"
         for file, lost in run.uncollectable.items()
     ]
-    text = run.status if not parts else f"{run.status}: {'; '.join(parts)}"
+    text = str(run.status) if not parts else f"{run.status}: {'; '.join(parts)}"
     if current.why_stale(run):
         return f"{STALE} ({run.identity.describe()}): {text}"
     return text
@@ -201,28 +201,20 @@ def table(manifest: Manifest, rows: list[CheckpointRun], current: Current) -> li
 
 
 def totals(rows: list[CheckpointRun]) -> tuple[SuiteCount, ExtrasCount]:
-    total, extras = SuiteCount(), ExtrasCount()
-    for run in rows:
-        for count in run.suites.values():
-            total.passed += count.passed
-            total.failed += count.failed
-            total.skipped += count.skipped
-        extras.passed += run.extras.passed
-        extras.failed += run.extras.failed
-        extras.missing += run.extras.missing
-    return total, extras
+    total = total_of(count for run in rows for count in run.suites.values())
+    return total, sum((run.extras for run in rows), ExtrasCount())
 
 
 def closing_line(rows: list[CheckpointRun], current: Current) -> str:
     """The totals of the current rows; stale rows are only counted as such."""
     total, extras = totals([run for run in rows if not current.why_stale(run)])
     stale = sum(1 for run in rows if current.why_stale(run))
-    invalid = sum(1 for run in rows if run.status == INVALID_RECORD)
+    invalid = sum(1 for run in rows if run.status == Status.INVALID_RECORD)
     return (
         f"matrix: {total.passed} passed, {total.failed} failed, {total.skipped} skipped "
         f"(course API); extras: {extras}"
         + (f"; {STALE} rows not counted: {stale}" if stale else "")
-        + (f"; {INVALID_RECORD}s: {invalid}" if invalid else "")
+        + (f"; {Status.INVALID_RECORD}s: {invalid}" if invalid else "")
     )
 
 
@@ -267,19 +259,7 @@ def implementation_line(rows: list[CheckpointRun]) -> str:
     return "implementations: " + "; ".join(parts)
 
 
-def render_terminal(cells: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    lines = [
-        "  ".join(text.ljust(width) for text, width in zip(row, widths, strict=True))
-        for row in cells
-    ]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(line.rstrip() for line in lines)
-
-
 def render_markdown(cells: list[list[str]], rows: list[CheckpointRun], current: Current) -> str:
-    lines = ["| " + " | ".join(cells[0]) + " |", "|" + "---|" * len(cells[0])]
-    lines += ["| " + " | ".join(row) + " |" for row in cells[1:]]
     runs = "".join(f"- {line}\n" for line in run_lines(rows, current))
     return (
         f"## Checkpoint matrix\n\n{implementation_line(rows)}\n\n"
@@ -288,7 +268,7 @@ def render_markdown(cells: list[list[str]], rows: list[CheckpointRun], current: 
         "reference's extras (API.md, Two tiers): a missing extra never fails a checkpoint. "
         f"A `{STALE}` row is a record of another commit, or of an earlier nox run than this "
         "report's: shown, never counted.\n\n"
-        + "\n".join(lines)
+        + markdown_table(cells)
         + "\n\n"
         + (f"{runs}\n" if runs else "")
         + f"{closing_line(rows, current)}\n"
@@ -298,40 +278,38 @@ def render_markdown(cells: list[list[str]], rows: list[CheckpointRun], current: 
 def verdict(rows: list[CheckpointRun], current: Current, manifest: Manifest) -> str:
     """Why the report session fails ("" if it passes): a current row that did not pass, or no
     current row at all (a table of stale or missing runs proves nothing about this commit)."""
-    counted = [run for run in rows if run.status != NOT_RUN and not current.why_stale(run)]
+    counted = [run for run in rows if run.status != Status.NOT_RUN and not current.why_stale(run)]
     if not counted:
         first, last = manifest.numbers[0], manifest.numbers[-1]
         return (
             f"no current run record (commit {short_commit(current.commit)}"
             + (f", nox run {current.run_id}" if current.run_id else "")
-            + f"): run `nox -s moduleNN` for one checkpoint (module{first:02d}..module"
-            f"{last:02d}), or `nox` for all of them and this report"
+            + f"): run `nox -s moduleNN` for one checkpoint ({checkpoint_session(first)}.."
+            f"{checkpoint_session(last)}), or `nox` for all of them and this report"
         )
-    if any(run.status != PASSED for run in counted):
+    if any(run.status != Status.PASSED for run in counted):
         return "at least one checkpoint did not pass (see its row above)"
     return ""
 
 
-def write_report(manifest: Manifest, expected: Sequence[ExpectedRun] = ()) -> tuple[str, str]:
+def write_report(project: Project, expected: Sequence[ExpectedRun] = ()) -> tuple[str, str]:
     """Write the Markdown and JSON reports; return the terminal text and why the report
     fails ("" when every current row passed)."""
+    manifest, layout = project.manifest, project.layout
     root = manifest.root
-    runs = load_runs(root)
+    runs = load_runs(root, layout.runs)
     current = current_for(root, runs)
-    rows = judged(manifest, matrix_rows(manifest, runs, expected), current)
+    rows = judged(project, matrix_rows(manifest, runs, expected), current)
     cells = table(manifest, rows, current)
     markdown = render_markdown(cells, rows, current)
-    write_atomically(root / MARKDOWN_PATH, markdown)
+    write_atomically(layout.at(layout.report(MARKDOWN_NAME)), markdown)
     document = {
         "current": asdict(current),
         "suites": suite_columns(manifest),
         "rows": [{**asdict(run), STALE: bool(current.why_stale(run))} for run in rows],
     }
-    write_atomically(root / JSON_PATH, json.dumps(document, indent=2) + "\n")
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        with open(summary, "a", encoding="utf-8") as step_summary:
-            step_summary.write(markdown)
-    terminal = [render_terminal(cells), *run_lines(rows, current)]
+    write_atomically(layout.at(layout.report(JSON_NAME)), json.dumps(document, indent=2) + "\n")
+    append_step_summary(markdown)
+    terminal = [terminal_table(cells), *run_lines(rows, current)]
     terminal += [implementation_line(rows), closing_line(rows, current)]
     return "\n".join(terminal), verdict(rows, current, manifest)
