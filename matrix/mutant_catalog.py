@@ -11,7 +11,7 @@ tests/05_autograd), of entries like
     replace = "return grad"               # the mutated code must still import
     why = "the product rule applied to one factor only"
 
-each a bug a learner could write, which the suites must catch (matrix/sessions/mutants.py runs them).
+each a bug a learner could write, which the suites must catch (run by matrix/sessions/mutants.py).
 A broken catalog stops with a CatalogError: one line naming the file, the entry and the fix.
 """
 

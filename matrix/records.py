@@ -28,7 +28,14 @@ CHECKPOINT_SUITE = "guard"
 PYTEST_BROKE = {2: "interrupted", 3: "internal error", 4: "usage error"}
 
 
-class Status(str, Enum):
+class Words(str, Enum):
+    """A closed set of words, each written as itself (in JSON, f-strings and tables)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Status(Words):
     """Where a checkpoint run ended: the one vocabulary of records, reports and the gate."""
 
     PASSED = "passed"
@@ -43,9 +50,6 @@ class Status(str, Enum):
     INVALID_RECORD = "invalid record"
     # A run CI expected (MATRIX_EXPECTED_RUNS) whose job left no record: lost, not passed.
     NO_RECORD = "no record"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def pytest_failure(return_code: int | None) -> tuple[Status, str]:

@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from enum import Enum
 from pathlib import Path
 
 import nox
@@ -42,12 +41,12 @@ from matrix.manifest import PACKAGE_DIR, Manifest
 from matrix.mutant_catalog import MIN_PER_MODULE, CatalogError, Mutant, load_catalog, mutate
 from matrix.project import Project
 from matrix.pytest_env import CHECKPOINT_ENV, ONE_BLAS_THREAD, implementation_options
-from matrix.records import PYTEST_BROKE
+from matrix.records import PYTEST_BROKE, Words
 from matrix.run_identity import repo_commit, short_commit, this_run
 from matrix.tables import terminal_table
 
 
-class Outcome(str, Enum):
+class Outcome(Words):
     """What became of one planted bug."""
 
     CAUGHT = "caught at its checkpoint"
@@ -55,9 +54,6 @@ class Outcome(str, Enum):
     SURVIVED = "survived"
     # Its find text is not in its file exactly once: the code moved on, the entry must follow.
     STALE = "stale"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 CAUGHT, CAUGHT_LATER, SURVIVED, STALE = Outcome
