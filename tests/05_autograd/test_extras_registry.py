@@ -10,8 +10,10 @@ only the reference has:
   ``backward`` of a retained graph gives exactly twice the first. These float64 checks and
   ``gradcheck`` are one test per pair: one float64 graph serves them all;
 - under ``no_grad()`` nothing is recorded;
-- the registry covers the engine: the union of ``covers`` is exactly ``BACKWARD``'s keys (an op
-  added to the engine without an entry fails), and each sample really records what its entry
+- the registry covers the engine at this checkpoint: the union of ``covers`` of the entries
+  of module 05 and of the checkpoint's later suites (their op_entries.py) is exactly
+  ``BACKWARD``'s keys, the rules the installed modules registered (an op registered without
+  an entry fails, at its module's checkpoint), and each sample really records what its entry
   claims (walking the reference's ``_grad_fn.op`` / ``_grad_fn.inputs``);
 - ``gradcheck`` itself rejects a deliberately wrong rule put in ``BACKWARD``;
 - the reference's choices where API.md is silent: max splits the gradient evenly between
@@ -142,7 +144,11 @@ def test_registry_covers_every_backward_rule():
     covered = set().union(*(op.covers for op in REGISTRY))
     missing = set(BACKWARD.resolve()) - covered
     unknown = covered - set(BACKWARD.resolve())
-    assert not missing, f"ops with a backward rule but no registry entry: {sorted(missing)}"
+    assert not missing, (
+        f"ops with a backward rule but no registry entry: {sorted(missing)}; list each in "
+        "ENTRIES of its module's tests/NN_slug/op_entries.py (module 05's own ops: "
+        "tests/support/op_registry.py)"
+    )
     assert not unknown, f"registry entries claim ops the engine does not have: {sorted(unknown)}"
     # And the registry itself is usable: unique names and ids, small samples, each with
     # something to differentiate.

@@ -1,4 +1,4 @@
-"""Module 05 (autograd): the one registry of every differentiable operation of modules 01-04.
+"""Module 05 (autograd): the one registry of every differentiable operation.
 
 Not a test file: tests/05_autograd/test_op_registry.py (course API, float32) and
 test_extras_registry.py (the reference's extras: gradcheck, float64, no_grad, its backward
@@ -20,12 +20,22 @@ The other tables shared by a course-API file and its extras file live here too:
 ``OP_FAMILIES`` (test_gradient_flow.py), ``COMBINATIONS`` and the Hypothesis strategy
 ``operands`` (test_broadcast_gradients.py), ``MATMUL_CASES`` (test_batched_matmul_backward.py).
 
+An entry is an ``op_info.entry(...)``. Module 05's entries, the ops of modules 01-04, are
+below; a later module that adds differentiable ops (convolution, pooling, attention) lists
+its own in ``ENTRIES`` of its suite's ``op_entries.py`` (tests/NN_slug/op_entries.py), never
+here: ``REGISTRY`` holds module 05's entries and then those of every suite of the checkpoint
+under test, so suite 05's tests run over a new op from its module's checkpoint on, and
+test_extras_registry.py's coverage test compares the entries with the backward rules the
+installed package registered.
+
 Imports no tinytorch: the callables use course_api stand-ins, looked up when a test calls them.
 """
 
+import importlib.util
+import os
+import sys
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,80 +54,12 @@ from course_api import (
 )
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from op_info import OpEntry, anyv, away, binary_targets, distinct, entry, pos, prob, sample
 
-# --- sample values ---------------------------------------------------------------------------
-# One generator, consumed in a fixed order while the registry is built at import, so every
-# process (pytest-xdist workers included) sees the same values.
-_RNG = np.random.default_rng(20240505)
-
-
-def anyv(*shape):
-    """Values in [-2, 2]: for ops that are smooth everywhere."""
-    return _RNG.uniform(-2.0, 2.0, shape)
-
-
-def pos(*shape):
-    """Values in [0.5, 2]: log, sqrt, fractional powers, divisors."""
-    return _RNG.uniform(0.5, 2.0, shape)
-
-
-def away(*shape):
-    """Values with 0.25 <= |x| <= 2, either sign: relu away from its kink, 1/x."""
-    return _RNG.choice([-1.0, 1.0], shape) * _RNG.uniform(0.25, 2.0, shape)
-
-
-def distinct(*shape):
-    """Values at least 0.17 apart (a shuffled grid on [-2, 2]): max without ties."""
-    n = int(np.prod(shape, dtype=int))
-    grid = np.linspace(-2.0, 2.0, n) if n > 1 else np.array([0.7])
-    return _RNG.permutation(grid).reshape(shape)
-
-
-def prob(*shape):
-    """Probabilities in [0.1, 0.9]: BCE's clip to [1e-7, 1 - 1e-7] stays inactive."""
-    return _RNG.uniform(0.1, 0.9, shape)
-
-
-def _shape_text(shape):
-    if len(shape) == 1:
-        return f"({shape[0]},)"
-    return "(" + ",".join(str(n) for n in shape) + ")"
-
-
-@dataclass(frozen=True)
-class Sample:
-    """Inputs of one call: ``fn(*Tensors(arrays), **kwargs)``."""
-
-    label: str
-    arrays: tuple
-    kwargs: dict = field(default_factory=dict)
-    # Which inputs require grad; the others (loss targets) must never get a gradient.
-    differentiable: tuple = ()
-    # Some input is broadcast against another (its gradient must be summed back).
-    broadcast: bool = False
-
-    def grad_flags(self):
-        return self.differentiable or (True,) * len(self.arrays)
-
-
-def sample(tag, *arrays, differentiable=(), broadcast=None, **kwargs):
-    """A Sample labelled ``tag`` + the input shapes, e.g. ``broadcast(3,1)x(1,4)``."""
-    arrays = tuple(np.asarray(a, dtype=np.float64) for a in arrays)
-    shapes = [a.shape for a in arrays]
-    if broadcast is None:
-        broadcast = len(set(shapes)) > 1
-    label = tag + "x".join(_shape_text(s) for s in shapes)
-    return Sample(label, arrays, kwargs, tuple(differentiable), broadcast)
-
-
-@dataclass(frozen=True)
-class OpEntry:
-    name: str
-    fn: Callable
-    covers: frozenset
-    samples: Callable  # () -> list[Sample]
-    # Features of reference_extras.EXTRAS that the call needs (not the course API's).
-    extra: tuple = ()
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 
 def _binary_samples(right=anyv):
@@ -236,10 +178,6 @@ def _transpose_samples():
     ]
 
 
-def _targets_like(*shape):
-    return _RNG.integers(0, 2, shape).astype(np.float64)
-
-
 def _mse_samples():
     return [
         sample("", anyv(4), anyv(4), differentiable=(True, False)),
@@ -260,8 +198,8 @@ def _cross_entropy_samples():
 
 def _bce_samples():
     return [
-        sample("hard-", prob(4), _targets_like(4), differentiable=(True, False)),
-        sample("hard-", prob(2, 3), _targets_like(2, 3), differentiable=(True, False)),
+        sample("hard-", prob(4), binary_targets(4), differentiable=(True, False)),
+        sample("hard-", prob(2, 3), binary_targets(2, 3), differentiable=(True, False)),
         sample("soft-", prob(2, 2), prob(2, 2), differentiable=(True, False)),
         sample("hard-", prob(1), np.ones(1), differentiable=(True, False)),
     ]
@@ -285,15 +223,11 @@ def _linear(x, weight, bias=None):
     return layer(x)
 
 
-def entry(name, fn, covers, samples, extra=()):
-    return OpEntry(name, fn, frozenset(covers), samples, tuple(extra))
-
-
 def _transpose(a, dims):
     return a.transpose(*dims)
 
 
-REGISTRY = [
+MODULE_05_ENTRIES = [
     # --- module 01: arithmetic ---------------------------------------------------------------
     entry("add", lambda a, b: a + b, {"add"}, _binary_samples),
     entry("radd", lambda a: 1.5 + a, {"add"}, _unary_samples),
@@ -447,6 +381,68 @@ REGISTRY = [
     ),
 ]
 
+
+# --- the entries of later suites ---------------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MANIFEST_PATH = REPO_ROOT / "matrix" / "modules.toml"
+# The checkpoint under test: every session that runs the suites sets it (matrix/
+# checkpoint_session.py's CHECKPOINT_ENV, checked against the installed wheel by
+# tests/test_checkpoint_guard.py). Unset (pytest run by hand on a source tree), every module of
+# the manifest counts as present.
+CHECKPOINT_ENV = "TINYTORCH_CHECKPOINT"
+SUITE_ENTRIES_FILE = "op_entries.py"
+
+
+def checkpoint_from(environ):
+    """The checkpoint number that ``environ`` names, or None when it names none."""
+    value = environ.get(CHECKPOINT_ENV)
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise ValueError(
+            f"{CHECKPOINT_ENV}={value!r} is not a checkpoint number; run the suites through "
+            "`nox -s moduleNN`, which sets it, or set it to the installed checkpoint (e.g. 9)"
+        )
+    return int(value)
+
+
+def suite_folders(manifest_text, checkpoint):
+    """The test folders of the manifest's modules up to ``checkpoint`` (all when None), in
+    course order."""
+    modules = sorted(tomllib.loads(manifest_text)["module"], key=lambda module: module["number"])
+    return [
+        REPO_ROOT / module["tests"]
+        for module in modules
+        if checkpoint is None or module["number"] <= checkpoint
+    ]
+
+
+def suite_entries(folder):
+    """``ENTRIES`` of ``folder``'s op_entries.py, or [] for a suite without one."""
+    path = folder / SUITE_ENTRIES_FILE
+    if not path.is_file():
+        return []
+    spec = importlib.util.spec_from_file_location(f"op_entries_{folder.name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    entries = getattr(module, "ENTRIES", None)
+    if not isinstance(entries, list) or not all(isinstance(e, OpEntry) for e in entries):
+        raise TypeError(
+            f"{path}: ENTRIES must be a list of op_info.entry(name, fn, covers, samples), one "
+            f"per differentiable op of the suite's module; got {entries!r}"
+        )
+    return entries
+
+
+def registry_at(checkpoint):
+    """Module 05's entries, then those of every later suite the checkpoint holds."""
+    folders = suite_folders(MANIFEST_PATH.read_text(encoding="utf-8"), checkpoint)
+    return [*MODULE_05_ENTRIES, *(e for folder in folders for e in suite_entries(folder))]
+
+
+# Built at import: pytest parametrizes the tests with it while it collects them.
+REGISTRY = registry_at(checkpoint_from(os.environ))
 CASES = [(op, s) for op in REGISTRY for s in op.samples()]
 
 

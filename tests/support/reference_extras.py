@@ -45,6 +45,10 @@ EXTRAS = {
         "the reference's backward and saved-value tables",
         (("tinytorch.core.autograd", "BACKWARD"), ("tinytorch.core.autograd", "SAVES")),
     ),
+    "register_op": (
+        "register_op(), how a later module adds a differentiable op",
+        (("tinytorch.core.autograd", "register_op"),),
+    ),
 }
 # extra name -> (module path, feature)
 EXTRA_NAMES = {
@@ -56,6 +60,7 @@ EXTRA_NAMES = {
     "Sequential": ("tinytorch.core.layers", "Sequential"),
     "BACKWARD": ("tinytorch.core.autograd", "autograd-internals"),
     "SAVES": ("tinytorch.core.autograd", "autograd-internals"),
+    "register_op": ("tinytorch.core.autograd", "register_op"),
 }
 
 _running = {"item": None}  # the test being run; tests/conftest.py keeps it current

@@ -5,7 +5,10 @@ Every operation of modules 01-04 makes its result through ``Tensor._from_op(out,
 enabled and an input requires one, the result gets ``requires_grad=True`` and a ``_grad_fn``,
 a ``Function`` that remembers the op, its inputs and what its backward needs. ``backward()``
 then walks the graph once, in topological order, iteratively (no recursion, so a 100,000-deep
-chain is fine), calling each op's rule from ``BACKWARD``, the one table of derivatives below.
+chain is fine), calling each op's rule from ``BACKWARD``, the one table of derivatives. Every
+module fills it through ``register_op(name, backward, saves)`` when it is imported: this one
+with the ops of modules 01-04 (below, one line each), a later module (convolution, pooling,
+attention) with its own.
 
 The rules in brief:
 - Gradients are ndarrays of the input's shape and dtype; a broadcast input gets its gradient
@@ -13,7 +16,7 @@ The rules in brief:
   accumulate into ``.grad``.
 - After ``backward()`` the graph's saved values are released; a second ``backward()`` through
   it raises, unless the first passed ``retain_graph=True``.
-- A tensor whose value a backward rule needs (``SAVES``) must not change in place between the
+- A tensor whose value a backward rule needs (its ``saves``) must not change in place between the
   forward and the backward: every Tensor counts its in-place changes (``_version``), and
   ``backward()`` raises, naming the tensor and the operation, if the count moved.
 - The graph holds no reference cycles (a Function refers to its inputs, never its output), so
@@ -29,7 +32,7 @@ import numpy as np
 from tinytorch.core.activations import GELU_SCALE, _sigmoid
 from tinytorch.core.tensor import Tensor, default_dtype
 
-__all__ = ["Function", "enable_autograd", "gradcheck", "no_grad"]
+__all__ = ["Function", "enable_autograd", "gradcheck", "no_grad", "register_op"]
 
 _grad_enabled = contextvars.ContextVar("tinytorch_grad_enabled", default=True)
 
@@ -44,11 +47,54 @@ def no_grad():
         _grad_enabled.reset(token)
 
 
-# --- the derivatives: op -> backward(g, f) -> one gradient per input ----------------------
+# --- the table of derivatives: op -> backward(g, f) -> one gradient per input --------------
 # g is the gradient of the op's output; f its Function: f.a and f.b the inputs' values (when
-# the op SAVES them), f.out the output's value, f.shapes the inputs' shapes, f.attrs the op's
+# the op saves them), f.out the output's value, f.shapes the inputs' shapes, f.attrs the op's
 # arguments, f.needs which inputs require a gradient. Elementwise rules may return broadcast
 # shapes: Function.backward sums them back to each input's shape.
+
+BACKWARD = {}  # op name -> its backward rule; filled by register_op only
+# The values each rule reads: "a", "b" the inputs, "o" the output (ops that read none are not
+# listed). Only these are kept alive by the graph, and only these must not change in place
+# between forward and backward.
+SAVES = {}
+SAVABLE = "abo"
+
+
+def register_op(name, backward, saves=""):
+    """Give autograd the derivative of the differentiable operation ``name``.
+
+    The op's forward makes its result with ``Tensor._from_op(out, name, inputs, **attrs)``;
+    ``backward(g, f)`` returns one gradient per input (see the table's comment above), and
+    ``saves`` says which values it reads: "a" (input 0), "b" (input 1), "o" (the output).
+    Every module registers its own ops once, when it is imported: module 05 the ops of
+    modules 01-04 below, a later module (convolution, pooling, attention) its own.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(
+            f"register_op: the op name must be a non-empty str, the name its forward passes to "
+            f"Tensor._from_op; got {name!r}"
+        )
+    if name in BACKWARD:
+        raise ValueError(
+            f"register_op: '{name}' already has a backward rule, registered by "
+            f"{getattr(BACKWARD[name], '__module__', None)}; an op is registered once, by the "
+            "module that defines it: give a new op a name of its own"
+        )
+    if not callable(backward):
+        raise TypeError(
+            f"register_op('{name}'): backward must be a function backward(g, f) returning one "
+            f"gradient per input; got {backward!r}"
+        )
+    if not isinstance(saves, str) or set(saves) - set(SAVABLE) or len(set(saves)) < len(saves):
+        raise ValueError(
+            f"register_op('{name}'): saves={saves!r} is not a string of distinct letters of "
+            f"'{SAVABLE}' (a: input 0, b: input 1, o: the output); pass the values the rule "
+            "reads, e.g. saves='ab', or '' for none"
+        )
+    BACKWARD[name] = backward
+    if saves:
+        SAVES[name] = saves
 
 
 def _unreduce(g, f):
@@ -108,43 +154,50 @@ def _gelu_backward(g, x):
     return g * (s + GELU_SCALE * x * s * (1.0 - s))
 
 
-BACKWARD = {
-    "add": lambda g, f: (g, g),
-    "sub": lambda g, f: (g, -g),
-    "mul": lambda g, f: (g * f.b, g * f.a),
-    "div": lambda g, f: (g / f.b, -g * f.a / (f.b * f.b)),
-    "neg": lambda g, f: (-g,),
-    "pow": lambda g, f: (g * f.attrs["exponent"] * f.a ** (f.attrs["exponent"] - 1),),
-    "matmul": _matmul_backward,
-    # x @ weight (+ bias): matmul's rule for x and weight; the bias gets g (summed back).
-    "linear": lambda g, f: (*_matmul_backward(g, f), g)[: len(f.needs)],
-    "getitem": lambda g, f: (_getitem_backward(g, f),),
-    "reshape": lambda g, f: (g.reshape(f.shapes[0]),),
-    "transpose": lambda g, f: (np.swapaxes(g, f.attrs["dim0"], f.attrs["dim1"]),),
-    "sum": lambda g, f: (_unreduce(g, f),),
-    # A Python float (math.prod, not np.prod), so float32 stays float32 under numpy's rules.
-    "mean": lambda g, f: (_unreduce(g, f) * (g.size / math.prod(f.shapes[0])),),
-    "max": lambda g, f: (_max_backward(g, f),),
-    "exp": lambda g, f: (g * f.out,),
-    "log": lambda g, f: (g / f.a,),
-    "sqrt": lambda g, f: (g / (2.0 * f.out),),
-    "relu": lambda g, f: (g * (f.a > 0),),
-    "sigmoid": lambda g, f: (g * f.out * (1.0 - f.out),),
-    "tanh": lambda g, f: (g * (1.0 - f.out * f.out),),
-    "gelu": lambda g, f: (_gelu_backward(g, f.a),),
-    "softmax": lambda g, f: (f.out * (g - (g * f.out).sum(axis=f.attrs["dim"], keepdims=True)),),
-    "log_softmax": lambda g, f: (g - np.exp(f.out) * g.sum(axis=f.attrs["dim"], keepdims=True),),
-    "cross_entropy": lambda g, f: (_cross_entropy_backward(g, f),),
-    "clip": lambda g, f: (g * ((f.a >= f.attrs["low"]) & (f.a <= f.attrs["high"])),),
-}
+def _clip_backward(g, f):
+    return (g * ((f.a >= f.attrs["low"]) & (f.a <= f.attrs["high"])),)
 
-# The values each rule reads: "a", "b" the inputs, "o" the output. Only these are kept alive
-# by the graph, and only these must not change in place between forward and backward.
-SAVES = {
-    "mul": "ab", "div": "ab", "pow": "a", "matmul": "ab", "linear": "ab", "max": "ao",
-    "exp": "o", "log": "a", "sqrt": "o", "relu": "a", "sigmoid": "o", "tanh": "o", "gelu": "a",
-    "softmax": "o", "log_softmax": "o", "clip": "a",
-}  # fmt: skip
+
+def _pow_backward(g, f):
+    exponent = f.attrs["exponent"]
+    return (g * exponent * f.a ** (exponent - 1),)
+
+
+def _softmax_backward(g, f):
+    return (f.out * (g - (g * f.out).sum(axis=f.attrs["dim"], keepdims=True)),)
+
+
+def _log_softmax_backward(g, f):
+    return (g - np.exp(f.out) * g.sum(axis=f.attrs["dim"], keepdims=True),)
+
+
+register_op("add", lambda g, f: (g, g))
+register_op("sub", lambda g, f: (g, -g))
+register_op("mul", lambda g, f: (g * f.b, g * f.a), saves="ab")
+register_op("div", lambda g, f: (g / f.b, -g * f.a / (f.b * f.b)), saves="ab")
+register_op("neg", lambda g, f: (-g,))
+register_op("pow", _pow_backward, saves="a")
+register_op("matmul", _matmul_backward, saves="ab")
+# x @ weight (+ bias): matmul's rule for x and weight; the bias gets g (summed back).
+register_op("linear", lambda g, f: (*_matmul_backward(g, f), g)[: len(f.needs)], saves="ab")
+register_op("getitem", lambda g, f: (_getitem_backward(g, f),))
+register_op("reshape", lambda g, f: (g.reshape(f.shapes[0]),))
+register_op("transpose", lambda g, f: (np.swapaxes(g, f.attrs["dim0"], f.attrs["dim1"]),))
+register_op("sum", lambda g, f: (_unreduce(g, f),))
+# A Python float (math.prod, not np.prod), so float32 stays float32 under numpy's rules.
+register_op("mean", lambda g, f: (_unreduce(g, f) * (g.size / math.prod(f.shapes[0])),))
+register_op("max", lambda g, f: (_max_backward(g, f),), saves="ao")
+register_op("exp", lambda g, f: (g * f.out,), saves="o")
+register_op("log", lambda g, f: (g / f.a,), saves="a")
+register_op("sqrt", lambda g, f: (g / (2.0 * f.out),), saves="o")
+register_op("relu", lambda g, f: (g * (f.a > 0),), saves="a")
+register_op("sigmoid", lambda g, f: (g * f.out * (1.0 - f.out),), saves="o")
+register_op("tanh", lambda g, f: (g * (1.0 - f.out * f.out),), saves="o")
+register_op("gelu", lambda g, f: (_gelu_backward(g, f.a),), saves="a")
+register_op("softmax", _softmax_backward, saves="o")
+register_op("log_softmax", _log_softmax_backward, saves="o")
+register_op("cross_entropy", lambda g, f: (_cross_entropy_backward(g, f),))
+register_op("clip", _clip_backward, saves="a")
 
 
 class Function:
@@ -154,7 +207,10 @@ class Function:
 
     def __init__(self, op, inputs, attrs, out):
         if op not in BACKWARD:
-            raise NotImplementedError(f"autograd has no backward rule for operation '{op}'")
+            raise NotImplementedError(
+                f"autograd has no backward rule for operation '{op}'; the module that defines "
+                "it registers one with tinytorch.core.autograd.register_op(name, backward, saves)"
+            )
         self.op, self.inputs, self.attrs = op, inputs, attrs
         self.saves = SAVES.get(op, "")
         self.shapes = [t._data.shape for t in inputs]
