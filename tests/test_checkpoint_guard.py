@@ -17,18 +17,11 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from checkpoint_under_test import CHECKPOINT_ENV, MANIFEST, MODULES, REPO_ROOT
 
 import tinytorch
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-MANIFEST = tomllib.loads((REPO_ROOT / "matrix" / "modules.toml").read_text(encoding="utf-8"))
-MODULES = sorted(MANIFEST["module"], key=lambda module: module["number"])
-CHECKPOINT = os.environ.get("TINYTORCH_CHECKPOINT", "")
+CHECKPOINT = os.environ.get(CHECKPOINT_ENV, "")
 # The file the session built each of the wheel's module files from (matrix/impl.py); unset,
 # the reference's own files.
 IMPL_FILES = json.loads(os.environ.get("TINYTORCH_IMPL_FILES", "{}"))
@@ -37,7 +30,7 @@ IMPL_FILES = json.loads(os.environ.get("TINYTORCH_IMPL_FILES", "{}"))
 @pytest.fixture(scope="module")
 def checkpoint() -> int:
     assert CHECKPOINT.isdigit(), (
-        "TINYTORCH_CHECKPOINT is not set: run the suites through `nox -s moduleNN`, which "
+        f"{CHECKPOINT_ENV} is not set: run the suites through `nox -s moduleNN`, which "
         "installs checkpoint NN and says which one it is"
     )
     return int(CHECKPOINT)

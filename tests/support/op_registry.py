@@ -33,12 +33,11 @@ Imports no tinytorch: the callables use course_api stand-ins, looked up when a t
 
 import importlib.util
 import os
-import sys
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
+from checkpoint_under_test import MODULES, REPO_ROOT, checkpoint_from
 from course_api import (
     GELU,
     BinaryCrossEntropyLoss,
@@ -55,11 +54,6 @@ from course_api import (
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from op_info import OpEntry, anyv, away, binary_targets, distinct, entry, pos, prob, sample
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
 
 
 def _binary_samples(right=anyv):
@@ -384,36 +378,16 @@ MODULE_05_ENTRIES = [
 
 # --- the entries of later suites ---------------------------------------------------------------
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-MANIFEST_PATH = REPO_ROOT / "matrix" / "modules.toml"
-# The checkpoint under test: every session that runs the suites sets it (matrix/
-# checkpoint_session.py's CHECKPOINT_ENV, checked against the installed wheel by
-# tests/test_checkpoint_guard.py). Unset (pytest run by hand on a source tree), every module of
-# the manifest counts as present.
-CHECKPOINT_ENV = "TINYTORCH_CHECKPOINT"
+# Unset (pytest run by hand on a source tree), every module of the manifest counts as present.
 SUITE_ENTRIES_FILE = "op_entries.py"
 
 
-def checkpoint_from(environ):
-    """The checkpoint number that ``environ`` names, or None when it names none."""
-    value = environ.get(CHECKPOINT_ENV)
-    if value is None:
-        return None
-    if not value.isdigit():
-        raise ValueError(
-            f"{CHECKPOINT_ENV}={value!r} is not a checkpoint number; run the suites through "
-            "`nox -s moduleNN`, which sets it, or set it to the installed checkpoint (e.g. 9)"
-        )
-    return int(value)
-
-
-def suite_folders(manifest_text, checkpoint):
+def suite_folders(checkpoint):
     """The test folders of the manifest's modules up to ``checkpoint`` (all when None), in
     course order."""
-    modules = sorted(tomllib.loads(manifest_text)["module"], key=lambda module: module["number"])
     return [
         REPO_ROOT / module["tests"]
-        for module in modules
+        for module in MODULES
         if checkpoint is None or module["number"] <= checkpoint
     ]
 
@@ -437,7 +411,7 @@ def suite_entries(folder):
 
 def registry_at(checkpoint):
     """Module 05's entries, then those of every later suite the checkpoint holds."""
-    folders = suite_folders(MANIFEST_PATH.read_text(encoding="utf-8"), checkpoint)
+    folders = suite_folders(checkpoint)
     return [*MODULE_05_ENTRIES, *(e for folder in folders for e in suite_entries(folder))]
 
 
