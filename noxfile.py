@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from matrix.audit import run_audit
 from matrix.build import checkpoint_wheel
 from matrix.checkpoint_session import run_checkpoint
-from matrix.gate import run_gate
-from matrix.gate_refusal import refuse_broken_manifest
-from matrix.impl import IMPL_ENV, nox_envdir
+from matrix.gate.refusal import refuse_broken_manifest
+from matrix.gate.run import run_gate
+from matrix.impl import IMPL_ENV, layout_from_env, nox_envdir
 from matrix.layering import importlinter_config
 from matrix.manifest import REPO_ROOT, ManifestError, Module, load_manifest
 from matrix.mutants import run_mutants
@@ -51,7 +51,7 @@ try:
     MANIFEST = load_manifest()
 except ManifestError as error:
     # No session can run, the gate included: an earlier GO must not stand as this tree's verdict.
-    refuse_broken_manifest(REPO_ROOT, os.environ.get(IMPL_ENV), error)
+    refuse_broken_manifest(layout_from_env(REPO_ROOT), os.environ.get(IMPL_ENV), error)
     sys.exit(f"nox: the module manifest is broken: {error}")
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")

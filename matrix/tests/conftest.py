@@ -80,8 +80,12 @@ def fake_repo_with_tools(fake_repo: Path) -> Path:
     for path in ("tests/test_checkpoint_guard.py", "tests/conftest.py"):
         shutil.copyfile(REPO_ROOT / path, fake_repo / path)
     shutil.copytree(REPO_ROOT / "tests/support", fake_repo / "tests/support")
-    for source in (REPO_ROOT / "matrix").glob("*.py"):
-        shutil.copyfile(source, fake_repo / "matrix" / source.name)
+    # The tool's modules and packages (matrix/gate/, ...), not its self-tests.
+    for source in (REPO_ROOT / "matrix").rglob("*.py"):
+        path = source.relative_to(REPO_ROOT)
+        if path.parts[1] != "tests":
+            (fake_repo / path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, fake_repo / path)
     (fake_repo / "tests/01_alpha/test_alpha.py").write_text(ALPHA_TEST)
     return fake_repo
 

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from matrix.gate import NoxRun, run_gate
+from matrix.gate.run import NoxRun, run_gate
 from matrix.impl import HOW_TO_POINT, resolve_implementation
 from matrix.manifest import load_manifest
-from matrix.results import CheckpointRun, SuiteCount
+from matrix.records import CheckpointRun, Status, SuiteCount
 from matrix.run_identity import RUN_ID_ENV, this_run
 from matrix.tests.repo_helpers import BETA_TEST, commit_all, git, make_repository
 
@@ -68,7 +68,7 @@ def python_version():
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def record(reports, status="passed", digest=None, root=None):
+def record(reports, status=Status.PASSED, digest=None, root=None):
     digest = digest or resolve_implementation(load_manifest(root), None).digest(load_manifest(root))
     run = CheckpointRun(
         2,
