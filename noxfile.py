@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from matrix.audit import run_audit
 from matrix.build import checkpoint_wheel
-from matrix.gate import run_gate
-from matrix.gate_refusal import refuse_broken_manifest
+from matrix.gate.refusal import refuse_broken_manifest
+from matrix.gate.run import run_gate
 from matrix.impl import IMPL_ENV, layout_from_env
 from matrix.layering import importlinter_config
 from matrix.manifest import REPO_ROOT, ManifestError, Module, load_manifest
@@ -45,19 +45,19 @@ from matrix.sessions.vacuity import run_vacuity
 # Every session of this nox invocation stamps its record with one run id (the report tells
 # this invocation's records from older ones by it).
 ensure_run_id()
-# A session that `nox -j` runs in a child nox ends when this nox dies (matrix/sessions/parent_watch.py).
+# A session that `nox -j` runs in a child nox ends when this nox dies (sessions/parent_watch.py).
 hand_down_nox_pid()
 
+# Where this invocation's reports, wheels and environments go (MATRIX_IMPL, MATRIX_REPORTS_DIR).
+LAYOUT = layout_from_env(REPO_ROOT)
 try:
     MANIFEST = load_manifest()
 except ManifestError as error:
     # No session can run, the gate included: an earlier GO must not stand as this tree's verdict.
-    refuse_broken_manifest(REPO_ROOT, os.environ.get(IMPL_ENV), error)
+    refuse_broken_manifest(LAYOUT, os.environ.get(IMPL_ENV), error)
     sys.exit(f"nox: the module manifest is broken: {error}")
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
-# Where this invocation's reports, wheels and environments go (MATRIX_IMPL, MATRIX_REPORTS_DIR).
-LAYOUT = layout_from_env(REPO_ROOT)
 PROJECT = Project(MANIFEST, LAYOUT, PYPROJECT)
 # CI lists the checkpoint jobs by tag (`nox -l --json -t checkpoint`), never by name.
 CHECKPOINT_TAG = "checkpoint"

@@ -10,8 +10,8 @@ job: every `moduleNN` session on every Python with the newest numpy, plus, per s
 job on the oldest numpy that pyproject.toml allows (the session reads MATRIX_NUMPY).
 
 With `--changed-since REF` (a pull request) only the checkpoints that the files changed in
-REF...HEAD can break get jobs: the gate's own selection (matrix/selection.py over
-matrix/changes.py), so CI and `nox -s gate` never disagree on what a branch reaches. The list
+REF...HEAD can break get jobs: the gate's own selection (matrix/gate/selection.py over
+matrix/gate/changes.py), so CI and `nox -s gate` never disagree on what a branch reaches. The list
 may then be empty (`include=[]`, a README-only change); the workflow skips the checkpoint job
 for it. Which files selected what is written to stderr, for the log and the job summary.
 
@@ -32,9 +32,10 @@ import sys
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from matrix.changes import GitError, changed_files, resolve_commit
+from matrix.gate.changes import changed_files
+from matrix.gate.selection import Selection, select_checkpoints
+from matrix.git import GitError, resolve_commit
 from matrix.manifest import ManifestError, load_manifest
-from matrix.selection import Selection, select_checkpoints
 
 PROG = "python -m matrix.ci_matrix"
 CHECKPOINT_SESSION = re.compile(r"module\d\d")
@@ -131,7 +132,7 @@ def matrix_include(
 
 def affected_sessions(root: Path, base: str) -> tuple[set[str], Selection]:
     """The checkpoint sessions the files changed in base...HEAD can break, and the selection
-    that says why (the gate's: matrix/selection.py)."""
+    that says why (the gate's: matrix/gate/selection.py)."""
     try:
         commit = resolve_commit(root, base)
     except GitError:

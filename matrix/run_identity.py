@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from matrix.changes import GitError, git
+from matrix.git import GitError, git
 
 # Shared by every session of one nox invocation: the noxfile sets it at import unless it is
 # already set (`nox -j` runs sessions in threads of one process; the gate runs nox as a

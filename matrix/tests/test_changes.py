@@ -2,7 +2,8 @@
 
 import pytest
 
-from matrix.changes import GitError, changed_files, require_clean_tree, resolve_commit
+from matrix.gate.changes import changed_files, require_clean_tree
+from matrix.git import GitError, resolve_commit
 from matrix.tests.repo_helpers import commit_all, git, make_repository
 
 

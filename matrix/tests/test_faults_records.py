@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from matrix.gate_outcomes import Freshness, checkpoint_outcome, skip_items
+from matrix.gate.outcomes import Freshness, checkpoint_outcome, skip_items
 from matrix.impl import reference_implementation
 from matrix.layout import Layout
 from matrix.manifest import load_manifest
@@ -116,13 +116,19 @@ def test_misplaced_names_an_unreadable_junit_and_carries_on(fake_repo_with_tools
 
 
 def freshness(root: Path) -> Freshness:
-    return Freshness(root, Path("reports"), 0.0, run_id="gate-run", commit="")
+    return Freshness(Layout(root), 0.0, run_id="gate-run", commit="")
+
+
+def gate_outcome(root: Path, number: int):
+    """What the gate makes of checkpoint `number` from the records under root/reports/runs."""
+    files = freshness(root)
+    return checkpoint_outcome(files, files.records().get(number, []), number, "", "success")
 
 
 def test_the_gate_names_a_truncated_record(fake_repo):
     (fake_repo / "reports/runs").mkdir(parents=True)
     (fake_repo / "reports/runs/checkpoint-02-py3.11.json").write_text(TRUNCATED_RECORD)
-    outcome = checkpoint_outcome(freshness(fake_repo), 2, "checkpoint-02-py3.11", "", "success")
+    outcome = gate_outcome(fake_repo, 2).outcome
     assert (outcome.status, outcome.detail) == (
         "invalid record",
         TRUNCATED_PROBLEM.replace("reports/", f"{fake_repo}/reports/", 1),
@@ -137,7 +143,7 @@ def test_the_gate_names_a_truncated_junit_beside_a_passing_record(fake_repo):
     junit = fake_repo / "reports/junit/checkpoint-02-py3.11.xml"
     junit.parent.mkdir(parents=True)
     junit.write_text(TRUNCATED_JUNIT)
-    outcome = checkpoint_outcome(freshness(fake_repo), 2, "checkpoint-02-py3.11", "", "success")
+    outcome = gate_outcome(fake_repo, 2).outcome
     assert outcome.status == "invalid record"
     assert outcome.detail == (
         f"{junit} is not valid XML at line 2, column 12 (unclosed token; truncated?): "

@@ -7,11 +7,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from matrix.layout import Layout
 from matrix.manifest import load_manifest
-from matrix.report import write_report
-from matrix.results import CheckpointRun, SuiteCount, load_run, load_runs, save_run
+from matrix.records import CheckpointRun, SuiteCount, load_run, load_runs, save_run
 from matrix.run_identity import RUN_ID_ENV, RunIdentity, repo_commit, this_run
-from matrix.tests.repo_helpers import commit_all, git, make_repository, nox
+from matrix.sessions.report import write_report
+from matrix.tests.repo_helpers import commit_all, git, make_repository, nox, project_at
 
 OTHER_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -49,7 +50,7 @@ def test_the_identity_names_head_its_dirt_and_the_nox_run(fake_repo, tmp_path_fa
 
 
 def test_a_record_older_than_the_identity_loads_with_empty_values(fake_repo):
-    path = save_run(fake_repo, CheckpointRun(1, "3.11", "passed"))
+    path = save_run(Layout(fake_repo), CheckpointRun(1, "3.11", "passed"))
     raw = json.loads(path.read_text())
     for name in ("commit", "run_id", "started"):
         del raw[name]
@@ -61,12 +62,14 @@ def test_a_record_of_another_commit_is_shown_stale_and_not_counted(fake_repo, mo
     monkeypatch.delenv(RUN_ID_ENV, raising=False)
     head = git(make_repository(fake_repo), "rev-parse", "HEAD").strip()
     manifest = load_manifest(fake_repo)
-    save_run(fake_repo, passed(1, RunIdentity(head, "1a2b3c4d5e6f", "2026-12-02T10:00:00Z"), 3))
+    save_run(
+        Layout(fake_repo), passed(1, RunIdentity(head, "1a2b3c4d5e6f", "2026-12-02T10:00:00Z"), 3)
+    )
     old = RunIdentity(OTHER_COMMIT, "9f8e7d6c5b4a", "2026-12-01T09:00:00Z")
     stale = passed(2, old, 5)
     stale.status, stale.detail = "failed", "2 failed"
-    save_run(fake_repo, stale)
-    text, failure = write_report(manifest)
+    save_run(Layout(fake_repo), stale)
+    text, failure = write_report(project_at(manifest.root))
     lines = text.splitlines()
     assert failure == "", "a stale failure does not fail the report"
     stale_cell = "stale (commit 0123456789ab, run 9f8e7d6c5b4a, started 2026-12-01T09:00:00Z)"
@@ -97,10 +100,10 @@ def test_a_record_of_another_commit_is_shown_stale_and_not_counted(fake_repo, mo
 def test_a_record_of_the_commit_before_an_edit_is_stale(fake_repo, monkeypatch):
     monkeypatch.delenv(RUN_ID_ENV, raising=False)
     head = git(make_repository(fake_repo), "rev-parse", "HEAD").strip()
-    save_run(fake_repo, passed(1, this_run(fake_repo)))
-    assert write_report(load_manifest(fake_repo))[1] == ""
+    save_run(Layout(fake_repo), passed(1, this_run(fake_repo)))
+    assert write_report(project_at(fake_repo))[1] == ""
     (fake_repo / "tinytorch/core/alpha.py").write_text("ALPHA = 2\n")
-    text, failure = write_report(load_manifest(fake_repo))
+    text, failure = write_report(project_at(fake_repo))
     assert f"(stale: not the current commit {head[:12]}+dirty." in text, text
     assert failure.startswith("no current run record (commit "), failure
 
@@ -115,8 +118,8 @@ def test_inside_a_nox_run_that_wrote_records_only_its_records_count(
 ):
     monkeypatch.setenv(RUN_ID_ENV, "now")
     for number, run_id in enumerate(records, start=1):
-        save_run(fake_repo, passed(number, RunIdentity("", run_id, "2026-12-01T09:00:00Z")))
-    text, failure = write_report(load_manifest(fake_repo))
+        save_run(Layout(fake_repo), passed(number, RunIdentity("", run_id, "2026-12-01T09:00:00Z")))
+    text, failure = write_report(project_at(fake_repo))
     assert failure == ""
     document = json.loads((fake_repo / "reports/matrix.json").read_text())
     assert [row["stale"] for row in document["rows"]] == stale
@@ -139,11 +142,11 @@ def test_report_needs_a_record_of_the_current_commit(fake_repo_for_gate, monkeyp
     assert nox(root, "-s", "module02").returncode == 0
     both = nox(root, "-s", "module01", "report", env={RUN_ID_ENV: "ab12cd34ef56"})
     assert both.returncode == 0, both.stdout + both.stderr
-    record = load_runs(root)[0]
+    record = load_runs(root, Layout(root).runs)[0]
     assert (record.checkpoint, record.run_id) == (1, "ab12cd34ef56")
     assert record.commit == git(root, "rev-parse", "HEAD").strip()
     assert record.started.endswith("Z")
-    earlier = load_runs(root)[1].run_id
+    earlier = load_runs(root, Layout(root).runs)[1].run_id
     assert re.fullmatch("[0-9a-f]{12}", earlier), "nox made an id of its own"
     assert earlier != "ab12cd34ef56"
     assert "(stale: not this nox run (ab12cd34ef56))" in both.stdout

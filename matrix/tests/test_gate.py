@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from matrix.gate import NoxRun, run_gate
+from matrix.gate.run import NoxRun, run_gate
 from matrix.impl import HOW_TO_POINT, resolve_implementation
 from matrix.manifest import load_manifest
-from matrix.results import CheckpointRun, SuiteCount
+from matrix.records import CheckpointRun, Status, SuiteCount
 from matrix.run_identity import RUN_ID_ENV, this_run
 from matrix.tests.repo_helpers import BETA_TEST, commit_all, git, make_repository
 
@@ -68,18 +68,19 @@ def python_version():
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def record(reports, status="passed", digest=None, root=None):
+def record(reports, status=Status.PASSED, digest=None, root=None, python=None, failed=0):
     digest = digest or resolve_implementation(load_manifest(root), None).digest(load_manifest(root))
+    python = python or python_version()
     run = CheckpointRun(
         2,
-        python_version(),
+        python,
         status,
-        suites={"guard": SuiteCount(3, 0, 0), "02_beta": SuiteCount(1, 0, 0)},
+        suites={"guard": SuiteCount(3, 0, 0), "02_beta": SuiteCount(1 - failed, failed, 0)},
         implementation="reference",
         implementation_digest=digest,
         **dataclasses.asdict(this_run(root)),
     )
-    path = reports / "runs" / f"{KEY.format(python=python_version())}.json"
+    path = reports / "runs" / f"{KEY.format(python=python)}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(dataclasses.asdict(run)))
     return path
@@ -159,6 +160,67 @@ def test_a_fresh_record_of_another_run_is_stale(branch, monkeypatch):
     assert code == 1
     assert "- checkpoint 02: stale record (the record is of commit " in report
     assert ", run another-run, " in report
+
+
+# No interpreter a checkpoint can run on; the gate's own key would never name it.
+OTHER_PYTHON = "3.99"
+FAILING_JUNIT = (
+    '<testsuites><testsuite name="pytest">'
+    '<testcase classname="tests.02_beta.test_beta" name="test_beta">'
+    '<failure message="assert 1 == 2">AssertionError</failure></testcase>'
+    "</testsuite></testsuites>"
+)
+
+
+def test_a_checkpoints_record_is_read_by_its_checkpoint_with_its_own_keys_junit(branch):
+    # The session keys its record by the interpreter it ran on, not the gate's.
+    def leaves(reports):
+        record(reports, Status.FAILED, root=branch, python=OTHER_PYTHON, failed=1)
+        junit = reports / "junit" / f"{KEY.format(python=OTHER_PYTHON)}.xml"
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        junit.write_text(FAILING_JUNIT)
+        vacuity_verdict(reports)
+
+    said = {**ALL_SUCCEEDED, "module02": "failed"}
+    code, report, _ = gate(branch, "--base", "main", nox=FakeNox(leaves, NoxRun(1, said)))
+    assert code == 1
+    assert "- checkpoint 02: failed; failing: `tests.02_beta.test_beta::test_beta`\n" in report
+    assert "| 02 | failed | 3/1/0 | `tests/02_beta/test_beta.py` |" in report
+
+
+def test_two_records_of_one_checkpoint_in_one_run_are_no_go_naming_both(branch):
+    def leaves(reports):
+        record(reports, root=branch)
+        record(reports, root=branch, python=OTHER_PYTHON)
+        vacuity_verdict(reports)
+
+    code, report, _ = gate(branch, "--base", "main", nox=FakeNox(leaves))
+    assert code == 1
+    runs = branch / "reports/runs"
+    first, second = sorted(
+        str(runs / f"{KEY.format(python=python)}.json")
+        for python in (python_version(), OTHER_PYTHON)
+    )
+    assert (
+        f"- checkpoint 02: invalid record (this run left 2 records of checkpoint 02 ({first}, "
+        f"{second}), not one: did another nox write to the same reports folder? run the gate "
+        "again)\n"
+    ) in report
+
+
+def test_an_unreadable_record_of_this_run_is_no_go_even_beside_the_selection(branch):
+    def leaves(reports):
+        record(reports, root=branch)
+        vacuity_verdict(reports)
+        (reports / "runs/checkpoint-01-py3.11.json").write_text('{"checkpoint": 1, "sta')
+
+    code, report, _ = gate(branch, "--base", "main", nox=FakeNox(leaves))
+    assert code == 1
+    assert (
+        "- a run record written during this gate run cannot be read: "
+        f"{branch / 'reports/runs/checkpoint-01-py3.11.json'} is not valid JSON at line 1"
+    ) in report
+    assert "| 02 | passed | 4/0/0 |" in report
 
 
 def test_a_record_of_another_implementation_is_refused(branch):

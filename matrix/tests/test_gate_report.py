@@ -1,15 +1,10 @@
 """The gate's verdict and its Markdown, from outcomes built by hand (nothing runs here)."""
 
-from matrix.gate_report import (
-    NOT_RUN,
-    CheckOutcome,
-    CheckpointOutcome,
-    GateResult,
-    render,
-)
+from matrix.gate.render import render
+from matrix.gate.selection import Change, Selection
+from matrix.gate.verdict import CheckOutcome, CheckpointOutcome, GateResult
 from matrix.misplaced import Import, Misplaced
-from matrix.results import SuiteCount
-from matrix.selection import Change, Selection
+from matrix.records import Status, SuiteCount
 
 README = Change("README.md", None, "not package code, a suite or the matrix tool")
 SUITE_02 = Change("tests/02_beta/test_beta.py", 2, "suite 02_beta", 2)
@@ -128,7 +123,7 @@ def test_a_checkpoint_without_a_record_or_a_check_not_run_is_never_go():
             CheckpointOutcome(2, "no record", "module02 left no run record this time"),
             CheckpointOutcome(3, "passed", counts=SuiteCount(20, 0, 0)),
         ],
-        checks=[CheckOutcome("lint", NOT_RUN)],
+        checks=[CheckOutcome("lint", Status.NOT_RUN)],
     )
     assert gate.blockers() == [
         "checkpoint 02: no record (module02 left no run record this time)",

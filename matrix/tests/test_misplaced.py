@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from matrix.gate import NoxRun, run_gate
+from matrix.gate.run import NoxRun, run_gate
 from matrix.manifest import load_manifest
 from matrix.misplaced import STATIC_ONLY, confirm, find_misplaced
 from matrix.tests.repo_helpers import commit_all, copy_of_this_tree, git, make_repository

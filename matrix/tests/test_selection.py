@@ -6,10 +6,11 @@ The fake repo has module 01 'alpha' (tinytorch/core/alpha.py) and module 02 'bet
 
 import pytest
 
-from matrix.changes import changed_files, resolve_commit
-from matrix.gate import sessions_to_run
+from matrix.gate.changes import changed_files
+from matrix.gate.run import sessions_to_run
+from matrix.gate.selection import select_checkpoints
+from matrix.git import resolve_commit
 from matrix.manifest import load_manifest
-from matrix.selection import select_checkpoints
 from matrix.tests.repo_helpers import (
     add_module_09,
     commit_all,

@@ -109,19 +109,36 @@ def lint_imports(root):
 
 def test_contract_lists_modules_in_reverse_course_order(fake_repo):
     config = importlinter_config(load_manifest(fake_repo))
-    assert config.endswith("layers =\n    tinytorch.core.beta\n    tinytorch.core.alpha\n")
-    assert "root_package = tinytorch\n" in config
+    assert "layers =\n    tinytorch.core.beta\n    tinytorch.core.alpha\n\n" in config
+    assert "root_packages =\n    tinytorch\n    matrix\n" in config
 
 
-def test_layered_modules_keep_the_contract(fake_repo):
-    result = lint_imports(fake_repo)
+def test_layered_modules_and_the_matrix_floors_keep_their_contracts(fake_repo_with_tools):
+    result = lint_imports(fake_repo_with_tools)
     assert result.returncode == 0, result.stdout
-    assert "1 kept, 0 broken" in result.stdout
+    assert "2 kept, 0 broken" in result.stdout
 
 
-def test_module_importing_a_later_one_breaks_the_contract(fake_repo):
-    (fake_repo / "tinytorch/core/alpha.py").write_text("import tinytorch.core.beta\nALPHA = 1\n")
-    result = lint_imports(fake_repo)
+def test_module_importing_a_later_one_breaks_the_contract(fake_repo_with_tools):
+    alpha = fake_repo_with_tools / "tinytorch/core/alpha.py"
+    alpha.write_text("import tinytorch.core.beta\nALPHA = 1\n")
+    result = lint_imports(fake_repo_with_tools)
     assert result.returncode != 0
-    assert "0 kept, 1 broken" in result.stdout
+    assert "1 kept, 1 broken" in result.stdout
     assert "tinytorch.core.alpha -> tinytorch.core.beta" in result.stdout
+
+
+def test_a_fact_importing_a_session_breaks_the_matrix_floors(fake_repo_with_tools):
+    layout = fake_repo_with_tools / "matrix/layout.py"
+    layout.write_text(layout.read_text() + "\nimport matrix.sessions.report  # noqa: E402\n")
+    result = lint_imports(fake_repo_with_tools)
+    assert result.returncode != 0
+    assert "1 kept, 1 broken" in result.stdout
+    assert "matrix.layout -> matrix.sessions.report" in result.stdout
+
+
+def test_a_matrix_module_on_no_floor_breaks_the_matrix_floors(fake_repo_with_tools):
+    (fake_repo_with_tools / "matrix/new_room.py").write_text("ROOM = 1\n")
+    result = lint_imports(fake_repo_with_tools)
+    assert result.returncode != 0
+    assert "matrix.new_room" in result.stdout

@@ -5,17 +5,18 @@ GO or NO-GO for REF...HEAD:
 1. Refuses what it cannot gate honestly: a dirty tree, a REF that is not a commit, an
    implementation that is not there or lacks a module file a selected checkpoint needs, an
    acknowledgement it cannot read.
-2. Selects the checkpoints the changed files reach (matrix/selection.py), the vacuity checks
+2. Selects the checkpoints the changed files reach (matrix/gate/selection.py), the vacuity checks
    of the modules whose code or suite changed, and lint; finds misplaced tests statically.
 3. Runs them all in one `python -m nox -j auto` (checkpoints side by side), its output shown
    as it comes and kept in <reports>/gate-nox.log, every record stamped with this gate's run id.
-4. Reads back only what this run wrote (matrix/gate_outcomes.py).
+4. Reads back only what this run wrote (matrix/gate/outcomes.py).
 5. Compares the branch's suites with the base's in the environments the run left: inventory,
-   the base's changed tests and guard on the head's code (matrix/gate_base.py), and the
-   changed modules' planted bugs (matrix/gate_mutants.py). Each finding is an item that only
-   a `Gate-Accept:` trailer or --accept clears (matrix/gate_items.py).
-6. Writes the verdict to <reports>/gate.md (reports/ for the reference, reports/impl/<key>/
-   for another implementation) and prints it. Exit status 0 is GO, 1 is NO-GO.
+   the base's changed tests and guard on the head's code (matrix/gate/base.py), and the
+   changed modules' planted bugs (matrix/gate/mutants.py). Each finding is an item that only
+   a `Gate-Accept:` trailer or --accept clears (matrix/gate/items.py).
+6. Writes the verdict (matrix/gate/verdict.py) as Markdown (matrix/gate/render.py) to
+   <reports>/gate.md (reports/ for the reference, reports/impl/<key>/ for another
+   implementation; matrix/layout.py) and prints it. Exit status 0 is GO, 1 is NO-GO.
 """
 
 from __future__ import annotations
@@ -30,45 +31,55 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from matrix.atomic import write_atomically
-from matrix.changes import GitError, changed_files, require_clean_tree, resolve_commit
-from matrix.checkpoint_session import NUMPY_ENV, implementation_options
-from matrix.gate_base import HeadEnvironments, compare_with_base, extract_base
-from matrix.gate_items import (
+from matrix.gate.base import HeadEnvironments, compare_with_base, extract_base
+from matrix.gate.changes import changed_files, require_clean_tree
+from matrix.gate.items import (
     ACCEPT_FLAG,
     TRAILER,
     AcknowledgementError,
     acknowledgements_in_commits,
     parse_acknowledgement,
 )
-from matrix.gate_mutants import compare_mutants
-from matrix.gate_outcomes import (
+from matrix.gate.mutants import compare_mutants
+from matrix.gate.outcomes import (
     Freshness,
     checkpoint_outcome,
     lint_outcome,
     skip_items,
     vacuity_outcome,
 )
-from matrix.gate_report import (
-    GO,
-    NOT_RUN,
-    CheckOutcome,
-    CheckpointOutcome,
-    GateResult,
-    render,
+from matrix.gate.render import render
+from matrix.gate.selection import Selection, select_checkpoints
+from matrix.gate.verdict import GO, CheckOutcome, CheckpointOutcome, GateResult
+from matrix.git import GitError, resolve_commit
+from matrix.impl import (
+    IMPL_ENV,
+    REPORTS_ENV,
+    Implementation,
+    ImplError,
+    layout_of,
+    resolve_implementation,
 )
-from matrix.impl import IMPL_ENV, Implementation, ImplError, nox_envdir, resolve_implementation
-from matrix.manifest import Manifest, ManifestError, load_manifest
+from matrix.layout import Layout
+from matrix.manifest import (
+    Manifest,
+    ManifestError,
+    checkpoint_session,
+    load_manifest,
+    vacuity_session,
+)
 from matrix.misplaced import confirm, find_misplaced, latest_junit
-from matrix.results import JUNIT_DIR, REPORTS_ENV, reports_dir_for, run_key
+from matrix.pytest_env import implementation_options
+from matrix.records import Status
 from matrix.run_identity import RUN_ID_ENV
-from matrix.selection import Selection, select_checkpoints
 
 PROG = "nox -s gate --"
 USAGE = 'nox -s gate -- --base REF [--impl PATH] [--accept "KIND: PATTERN" ...]'
 GATE_REPORT = "gate.md"
 NOX_LOG = "gate-nox.log"
 NOX_RESULTS = "gate-nox.json"
-GATE_WORK = Path("build/gate/work")
+# The lint session the gate runs beside the checkpoints, and the check it reports.
+LINT = "lint"
 PROVISIONAL = (
     "## Gate: NO-GO\n\n**Why NO-GO**\n\n"
     "- the gate has not finished (it is running, or it crashed or was interrupted); "
@@ -98,7 +109,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="KIND: PATTERN",
-        help=f"accept findings as a {TRAILER} trailer would (matrix/gate_items.py)",
+        help=f"accept findings as a {TRAILER} trailer would (matrix/gate/items.py)",
     )
     return parser.parse_args(argv)
 
@@ -143,26 +154,30 @@ def run_gate(manifest: Manifest, argv: list[str], runner=run_nox, base_check=Non
         raw_impl = args.impl or raw_impl
     except GateUsageError as error:
         result.problems.append(str(error))
-    reports = manifest.root / reports_dir_for(raw_impl)
+    # Decided here, once, and passed down: every path the gate reads or writes.
+    layout = layout_of(manifest.root, raw_impl, os.environ.get(REPORTS_ENV))
+    report = layout.at(layout.report(GATE_REPORT))
     # Until the verdict replaces it, the report says NO-GO: a gate that crashes or is
     # interrupted must not leave an earlier GO behind for someone to read.
-    write_atomically(reports / GATE_REPORT, PROVISIONAL)
+    write_atomically(report, PROVISIONAL)
     if not result.problems:
         # What was asked for, until it resolves: a report must not say "reference" for it.
         result.implementation = raw_impl or result.implementation
         try:
-            _gate(manifest, args, raw_impl, result, runner, base_check or check_against_base)
+            check = base_check or check_against_base
+            _gate(manifest, layout, args, raw_impl, result, runner, check)
         except (GitError, ImplError, AcknowledgementError) as error:
             result.problems.append(str(error))
     text = render(result)
-    write_atomically(reports / GATE_REPORT, text)
+    write_atomically(report, text)
     print(text, flush=True)
-    print(f"gate: {result.verdict} (written to {reports / GATE_REPORT})", flush=True)
+    print(f"gate: {result.verdict} (written to {report})", flush=True)
     return 0 if result.verdict == GO else 1
 
 
 def _gate(
     manifest: Manifest,
+    layout: Layout,
     args: argparse.Namespace,
     raw_impl: str | None,
     result: GateResult,
@@ -192,25 +207,25 @@ def _gate(
             result.problems.append(str(error))
             _nothing_ran(result, selection, "the gate could not build it")
             return
-    reports_dir = reports_dir_for(raw_impl)
+    reports = layout.at(layout.reports)
     started = time.time()
-    env = _nox_env(impl, root / reports_dir, result.run_id)
-    nox = runner(root, sessions_to_run(selection), env, root / reports_dir)
-    files = Freshness(root, reports_dir, started, result.run_id, result.head_commit)
+    env = _nox_env(impl, reports, result.run_id)
+    nox = runner(root, sessions_to_run(selection), env, reports)
+    files = Freshness(layout, started, result.run_id, result.head_commit)
     _collect(manifest, selection, result, nox, files)
-    base_check(manifest, impl, selection, changed, result)
+    base_check(manifest, layout, impl, selection, changed, result)
 
 
 def check_against_base(
     manifest: Manifest,
+    layout: Layout,
     impl: Implementation,
     selection: Selection,
     changed: list[str],
     result: GateResult,
 ) -> None:
-    """What the branch did to the suites, judged from the base's side (matrix/gate_base.py)."""
-    root = manifest.root
-    base_tree = extract_base(root, result.base_commit)
+    """What the branch did to the suites, judged from the base's side (matrix/gate/base.py)."""
+    base_tree = extract_base(layout, result.base_commit)
     try:
         base_manifest = load_manifest(base_tree)
     except ManifestError as error:
@@ -219,14 +234,7 @@ def check_against_base(
             "compared with the base's; gate against a base whose manifest loads"
         )
         return
-    head = HeadEnvironments(
-        root=root,
-        envdir=nox_envdir(None if impl.reference else str(impl.pointed_at)),
-        manifest=manifest,
-        impl=impl,
-        options=tuple(implementation_options(impl)),
-        work=root / GATE_WORK / impl.build_subfolder,
-    )
+    head = HeadEnvironments(layout, manifest, impl, tuple(implementation_options(impl)))
     workers = os.cpu_count() or 2
     suites = compare_with_base(
         head, base_tree, base_manifest, selection.checkpoints, changed, workers
@@ -241,17 +249,18 @@ def check_against_base(
 def _nothing_ran(result: GateResult, selection: Selection, why: str) -> None:
     """Every session the gate would have run, listed as not run (each one a blocker)."""
     result.checkpoints = [
-        CheckpointOutcome(number, NOT_RUN, why) for number in selection.checkpoints
+        CheckpointOutcome(number, Status.NOT_RUN, why) for number in selection.checkpoints
     ]
     result.checks = [
-        CheckOutcome(f"vacuity {number:02d}", NOT_RUN, why) for number in selection.changed_modules
-    ] + [CheckOutcome("lint", NOT_RUN, why)]
+        CheckOutcome(f"vacuity {number:02d}", Status.NOT_RUN, why)
+        for number in selection.changed_modules
+    ] + [CheckOutcome(LINT, Status.NOT_RUN, why)]
 
 
 def sessions_to_run(selection: Selection) -> list[str]:
-    checkpoints = [f"module{number:02d}" for number in selection.checkpoints]
-    vacuity = [f"vacuity{number:02d}" for number in selection.changed_modules]
-    return [*checkpoints, *vacuity, "lint"]
+    checkpoints = [checkpoint_session(number) for number in selection.checkpoints]
+    vacuity = [vacuity_session(number) for number in selection.changed_modules]
+    return [*checkpoints, *vacuity, LINT]
 
 
 def _nox_env(impl: Implementation, reports: Path, run_id: str) -> dict[str, str]:
@@ -270,31 +279,39 @@ def _nox_env(impl: Implementation, reports: Path, run_id: str) -> dict[str, str]
 def _collect(
     manifest: Manifest, selection: Selection, result: GateResult, nox: NoxRun, files: Freshness
 ) -> None:
-    # The sessions run on the interpreter running nox, this one: their records' key.
-    python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    numpy_choice = os.environ.get(NUMPY_ENV, "latest")
-    digest = result.implementation_digest
-    keys = {number: run_key(number, python, numpy_choice) for number in manifest.numbers}
-    result.checkpoints = [
-        checkpoint_outcome(
-            files, number, keys[number], digest, nox.sessions.get(f"module{number:02d}")
+    layout = files.layout
+    log = layout.at(layout.report(NOX_LOG))
+    records = files.records()
+    junits: dict[int, Path | None] = {}
+    for number in selection.checkpoints:
+        reading = checkpoint_outcome(
+            files,
+            records.get(number, []),
+            number,
+            result.implementation_digest,
+            nox.sessions.get(checkpoint_session(number)),
         )
-        for number in selection.checkpoints
+        result.checkpoints.append(reading.outcome)
+        junits[number] = reading.junit
+    # A record this run wrote that cannot be read and names no selected checkpoint: it may be
+    # the one a checkpoint lacks, so it is not passed over.
+    result.problems += [
+        f"a run record written during this gate run cannot be read: {record.run.detail}"
+        for number, fresh in sorted(records.items())
+        if number not in selection.checkpoints
+        for record in fresh
+        if record.run.status == Status.INVALID_RECORD
     ]
     result.checks = [
-        vacuity_outcome(files, number, nox.sessions.get(f"vacuity{number:02d}"))
+        vacuity_outcome(files, number, nox.sessions.get(vacuity_session(number)))
         for number in selection.changed_modules
     ]
-    result.checks.append(lint_outcome(nox.sessions.get("lint"), files.path(NOX_LOG)))
-    junit_dir = files.path(JUNIT_DIR.name)
-    this_run = {
-        number: files.fresh(Path(JUNIT_DIR.name) / f"{keys[number]}.xml") for number in keys
-    }
-    result.items += skip_items({number: this_run[number] for number in selection.checkpoints})
-    older = latest_junit(junit_dir)
-    result.misplaced = confirm(result.misplaced, lambda number: this_run[number] or older(number))
+    result.checks.append(lint_outcome(nox.sessions.get(LINT), log))
+    result.items += skip_items(junits)
+    older = latest_junit(layout.at(layout.junit))
+    result.misplaced = confirm(result.misplaced, lambda number: junits.get(number) or older(number))
     everything_passed = not result.blockers()
     if nox.exit_code != 0 and everything_passed:
         result.problems.append(
-            f"nox exited {nox.exit_code} although every result passed; see {files.path(NOX_LOG)}"
+            f"nox exited {nox.exit_code} although every result passed; see {log}"
         )

@@ -7,17 +7,17 @@ tree's verdict; the noxfile replaces it with NO-GO and the manifest's error firs
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from matrix.atomic import write_atomically
-from matrix.gate import GATE_REPORT
-from matrix.gate_report import GateResult, render
+from matrix.gate.render import render
+from matrix.gate.run import GATE_REPORT
+from matrix.gate.verdict import GateResult
+from matrix.layout import Layout
 from matrix.manifest import ManifestError
-from matrix.results import reports_dir_for
 
 
-def refuse_broken_manifest(root: Path, impl: str | None, error: ManifestError) -> None:
-    """Write NO-GO, naming the manifest error, to the gate report of impl (None: reference)."""
+def refuse_broken_manifest(layout: Layout, impl: str | None, error: ManifestError) -> None:
+    """Write NO-GO, naming the manifest error, to the gate report of the layout; impl is what
+    was pointed at (None: the reference)."""
     result = GateResult(
         problems=[
             f"the module manifest is broken: {error} (python -m matrix check says the same); "
@@ -26,4 +26,4 @@ def refuse_broken_manifest(root: Path, impl: str | None, error: ManifestError) -
     )
     # What was pointed at: it cannot be resolved without a manifest.
     result.implementation = impl or result.implementation
-    write_atomically(root / reports_dir_for(impl) / GATE_REPORT, render(result))
+    write_atomically(layout.at(layout.report(GATE_REPORT)), render(result))

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from matrix.gate_base import BaseFindings, HeadEnvironments
-from matrix.gate_items import MUTANT_SURVIVES, REMOVED_MUTANT, Item
+from matrix.gate.base import BaseFindings, HeadEnvironments
+from matrix.gate.items import MUTANT_SURVIVES, REMOVED_MUTANT, Item
 from matrix.manifest import Manifest
 from matrix.mutant_catalog import CATALOG_DIR, CatalogError, Mutant, load_catalog
-from matrix.mutants import (
+from matrix.sessions.mutants import (
     CAUGHT,
     STALE,
     SURVIVED,
@@ -26,8 +26,6 @@ from matrix.mutants import (
     checkpoint_packages,
     run_all,
 )
-
-PACKAGES = Path("build/gate/packages")
 
 
 def compare_mutants(
@@ -64,7 +62,7 @@ def compare_mutants(
         head.manifest,
         head.impl,
         sorted({*modules, newest}),
-        head.root / PACKAGES / head.impl.build_subfolder,
+        head.layout.at(head.layout.gate_packages),
     )
 
     def runner(tests_root: Path, manifest: Manifest, side: str) -> Runner:

@@ -11,7 +11,7 @@ checkpoint wheels. In them the gate runs, from a checkout of the base commit:
    (the guard, a conftest, matrix/, the noxfile or pyproject.toml): a branch must not be the
    one to judge its own guard.
 
-Each finding is an Item (matrix/gate_items.py). Work that could not be done is a problem,
+Each finding is an Item (matrix/gate/items.py). Work that could not be done is a problem,
 never a silent pass.
 """
 
@@ -27,9 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from matrix.changes import GitError
-from matrix.checkpoint_session import GUARD_TEST, ONE_BLAS_THREAD, checkpoint_env
-from matrix.gate_items import (
+from matrix.gate.items import (
     BASE_GUARD_FAILS,
     BASE_TEST_FAILS,
     CONFTEST,
@@ -40,11 +38,13 @@ from matrix.gate_items import (
     SKIP_MARKER,
     Item,
 )
+from matrix.git import GitError
 from matrix.impl import Implementation
-from matrix.manifest import TEST_FOLDER_PATTERN, TESTS_DIR, Manifest
+from matrix.layout import Layout
+from matrix.manifest import TEST_FOLDER_PATTERN, TESTS_DIR, Manifest, checkpoint_session
+from matrix.pytest_env import GUARD_TEST, ONE_BLAS_THREAD, checkpoint_env
 
-BASE_TREES = Path("build/gate/base")
-PLUGIN = Path(__file__).with_name("audit_plugin.py")
+PLUGIN = Path(__file__).parents[1] / "audit_plugin.py"
 # Markers that keep a test from proving anything while it stays collected.
 SKIPPING = frozenset({"skip", "skipif", "xfail"})
 # What a branch changes when it changes how every test is run or judged.
@@ -64,13 +64,16 @@ def is_conftest(path: str) -> bool:
     return parts[0] == TESTS_DIR and parts[-1] == "conftest.py"
 
 
-def extract_base(root: Path, commit: str) -> Path:
+def extract_base(layout: Layout, commit: str) -> Path:
     """The base commit's files in build/gate/base/<commit> (git archive; kept for reuse)."""
-    tree = root / BASE_TREES / commit[:12]
+    tree = layout.at(layout.gate_base_trees) / commit[:12]
     if (tree / ".complete").is_file():
         return tree
     completed = subprocess.run(
-        ["git", "archive", "--format=tar", commit], cwd=root, capture_output=True, check=False
+        ["git", "archive", "--format=tar", commit],
+        cwd=layout.root,
+        capture_output=True,
+        check=False,
     )
     if completed.returncode != 0:
         raise GitError(f"git archive {commit[:12]} failed: {completed.stderr.decode()[:200]}")
@@ -97,12 +100,19 @@ class PytestRun:
 class HeadEnvironments:
     """The head's checkpoint environments, as the gate's nox run left them."""
 
-    root: Path
-    envdir: Path  # .nox, or .nox/impl/<key>
+    layout: Layout  # of the gated implementation: where its environments and scratch are
     manifest: Manifest
     impl: Implementation
     options: tuple[str, ...]  # implementation_options(impl)
-    work: Path  # scratch: the plugin and what it writes
+
+    @property
+    def root(self) -> Path:
+        return self.layout.root
+
+    @property
+    def work(self) -> Path:
+        """Scratch: the plugin and what it writes."""
+        return self.layout.at(self.layout.gate_work)
 
     @property
     def plugin_dir(self) -> Path:
@@ -114,7 +124,7 @@ class HeadEnvironments:
         shutil.copyfile(PLUGIN, self.plugin_dir / PLUGIN.name)
 
     def pytest(self, number: int) -> Path:
-        return self.root / self.envdir / f"module{number:02d}" / "bin" / "pytest"
+        return self.layout.at(self.layout.nox_envs) / checkpoint_session(number) / "bin" / "pytest"
 
     def run(self, number: int, cwd: Path, paths: list[str], label: str, collect: bool) -> PytestRun:
         """pytest at head checkpoint `number` on `paths` of the tree at `cwd`."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from matrix.changes import git
+from matrix.git import git
 
 TRAILER = "Gate-Accept"
 ACCEPT_FLAG = "--accept"
