@@ -26,12 +26,12 @@ import nox
 # nox imports this file without putting its folder on sys.path; matrix/ lives beside it.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from matrix.audit import run_audit
+from matrix.audit.measure import run_audit
 from matrix.build import checkpoint_wheel
 from matrix.checkpoint_session import run_checkpoint
 from matrix.gate import run_gate
 from matrix.gate_refusal import refuse_broken_manifest
-from matrix.impl import IMPL_ENV, nox_envdir
+from matrix.impl import IMPL_ENV, layout_from_env, nox_envdir
 from matrix.layering import importlinter_config
 from matrix.manifest import REPO_ROOT, ManifestError, Module, load_manifest
 from matrix.mutants import run_mutants
@@ -119,7 +119,7 @@ def report(session: nox.Session) -> None:
 @nox.session(python=None, default=False)
 def audit(session: nox.Session) -> None:
     """Measured audit per module (categories, coverage, vacuous, misplaced): reports/audit.md."""
-    run_audit(session, MANIFEST, PYPROJECT)
+    run_audit(session, MANIFEST, PYPROJECT, layout_from_env(REPO_ROOT))
 
 
 @nox.session(python=None, default=False)

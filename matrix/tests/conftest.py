@@ -80,8 +80,13 @@ def fake_repo_with_tools(fake_repo: Path) -> Path:
     for path in ("tests/test_checkpoint_guard.py", "tests/conftest.py"):
         shutil.copyfile(REPO_ROOT / path, fake_repo / path)
     shutil.copytree(REPO_ROOT / "tests/support", fake_repo / "tests/support")
-    for source in (REPO_ROOT / "matrix").glob("*.py"):
-        shutil.copyfile(source, fake_repo / "matrix" / source.name)
+    # The tool with its subpackages (matrix/audit/), but not the fake repo's own manifest.
+    shutil.copytree(
+        REPO_ROOT / "matrix",
+        fake_repo / "matrix",
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("tests", "__pycache__", "modules.toml"),
+    )
     (fake_repo / "tests/01_alpha/test_alpha.py").write_text(ALPHA_TEST)
     return fake_repo
 
