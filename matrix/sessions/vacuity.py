@@ -8,7 +8,7 @@ cannot be collected (its tests were not judged), and a stub that `import tinytor
 (the tests would fail at the import, whatever they check).
 
 `check_vacuity` is the measurement; the `vacuityNN` sessions (`run_vacuity`) and the audit
-(matrix/audit/) both call it, the sessions fail on its result, the audit reports it. Its
+(matrix/audit/measure.py) both call it, the sessions fail on its result, the audit reports it. Its
 verdict is kept as JSON (reports/vacuity/module-NN.json), which the gate reads back.
 """
 

@@ -1,53 +1,64 @@
 """The audit: what it renders from measurements, when it fails, how evidence is matched.
 
 Measurements are made by hand here (every expected number is worked out in the comments),
-except in the last test, which runs `nox -s audit` on the two-module fake repository.
+except in `test_nox_audit_measures_the_fake_repo`, which runs `nox -s audit` on the
+two-module fake repository.
 """
 
-import importlib.machinery
 import json
 import os
 import subprocess
 import sys
-import types
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from matrix.audit import (
-    INTEGRATION_POINTS,
+from matrix.audit.measure import (
+    MISPLACED_SOURCE,
+    apply_outcomes,
+    coverage_of,
+    misplaced_tests,
+    parse_collection,
+)
+from matrix.audit.model import (
     Audit,
     AuditError,
     Category,
     CollectedTest,
     Coverage,
     Evidence,
-    Finding,
     ModuleAudit,
     Point,
-    apply_outcomes,
-    audit_document,
     categories_from_pyproject,
-    coverage_of,
-    misplaced_findings,
-    parse_collection,
     point_status,
     problems,
-    render_markdown,
-    write_audit,
 )
-from matrix.manifest import load_manifest
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
+from matrix.audit.plugin import PLUGIN_NAME, copy_plugin
+from matrix.audit.render import audit_document, render_markdown, write_audit
+from matrix.audit.seed import SEED_FILE, SeedError, find_seed, read_seed
+from matrix.layout import Layout
+from matrix.manifest import load_manifest, tomllib
+from matrix.misplaced import Import, Misplaced
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CATEGORIES = [
+CATEGORIES = (
     Category("gradient", "gradient correctness", "CRITICAL", "70%"),
     Category("inplace", "in-place operations", "CRITICAL", "0%"),
-]
+)
+# The seed of this repository: the 2025 audit of suite 05, its seven integration points.
+SEED = read_seed(REPO_ROOT, f"tests/05_autograd/{SEED_FILE}", 5)
+# A test of module 08 in suite 05: the seed's blocker.
+BLOCKER = Misplaced(
+    "tests/05_autograd/test_x.py",
+    5,
+    (Import("tinytorch.data.loader", 3, 8),),
+    "tests/08_dataloader",
+)
+BLOCKER_TEXT = (
+    "tests/05_autograd/test_x.py imports tinytorch.data.loader (module 08, line 3): it cannot "
+    "run at checkpoint 05; move it to tests/08_dataloader/ [static only]"
+)
 
 
 def case(nodeid, *markers, cls=None, outcome="passed"):
@@ -62,13 +73,13 @@ def tensor_module():
         "tensor",
         "Tensor",
         "tests/01_tensor",
-        tests=[
+        tests=(
             case("tests/01_tensor/test_a.py::test_add"),
             case("tests/01_tensor/test_a.py::test_mul", "gradient"),
             case("tests/01_tensor/test_a.py::test_later", outcome="skipped"),
-        ],
+        ),
         coverage=Coverage(9, 10, 3, 4),
-        vacuous=[],
+        vacuous=(),
     )
 
 
@@ -79,7 +90,7 @@ def autograd_module():
         "autograd",
         "Autograd",
         "tests/05_autograd",
-        tests=[
+        tests=(
             case(
                 "tests/05_autograd/test_p.py::TestAutogradTensorIntegration::test_arith",
                 "gradient",
@@ -93,18 +104,19 @@ def autograd_module():
                 outcome="failed",
             ),
             case("tests/05_autograd/test_i.py::test_inplace_raises[x]", "inplace"),
-        ],
+        ),
         coverage=Coverage(45, 50, 10, 20),
-        vacuous=["tests.05_autograd.test_i::test_inplace_raises[x]"],
+        vacuous=("tests.05_autograd.test_i::test_inplace_raises[x]",),
     )
 
 
 def hand_made_audit():
     return Audit(
-        modules=[tensor_module(), autograd_module()],
+        modules=(tensor_module(), autograd_module()),
         categories=CATEGORIES,
+        seed=SEED,
         misplaced_source="stub",
-        misplaced=[Finding("05_autograd", "tests/05_autograd/test_x.py: says Module 08")],
+        misplaced=(BLOCKER,),
         python="3.11",
         seconds=12.0,
     )
@@ -161,13 +173,13 @@ def test_executive_summary_is_measured():
         "points 1 covered; 2, 3, 6, 7 missing; 4, 5 failing"
     )
     assert "- module 05: `tests.05_autograd.test_i::test_inplace_raises[x]`" in lines
-    assert "- tests/05_autograd/test_x.py: says Module 08" in lines
+    assert f"- {BLOCKER_TEXT}" in lines
     assert "- module 05: 1 vacuous test(s) in tests/05_autograd" in lines
     assert "- module 05: 1 test(s) of tests/05_autograd fail at checkpoint 05" in lines
 
 
 def test_json_holds_the_same_data(tmp_path):
-    text, passed = write_audit(tmp_path, hand_made_audit())
+    text, passed = write_audit(Layout(tmp_path), hand_made_audit())
     assert passed is False
     document = json.loads((tmp_path / "reports/audit.json").read_text())
     assert document["status"] == "failed"
@@ -184,7 +196,9 @@ def test_json_holds_the_same_data(tmp_path):
     assert first["outcomes"] == {"passed": 2, "failed": 0, "skipped": 1, "not run": 0}
     assert second["status"] == "vacuous"
     assert second["vacuous"] == ["tests.05_autograd.test_i::test_inplace_raises[x]"]
-    assert second["misplaced"] == ["tests/05_autograd/test_x.py: says Module 08"]
+    assert second["misplaced"] == [BLOCKER_TEXT]
+    assert document["misplaced"]["findings"] == [{"suite": "05_autograd", "text": BLOCKER_TEXT}]
+    assert document["seed"] == {"module": 5, "coverage_estimate": "40%"}
     statuses = [p["status"] for p in document["integration_points"]]
     assert statuses == ["COVERED", "MISSING", "MISSING", "FAILING", "FAILING", "MISSING", "MISSING"]
     assert document["integration_points"][3]["failing"] == [
@@ -195,9 +209,11 @@ def test_json_holds_the_same_data(tmp_path):
 
 
 def test_planted_bugs_caught_per_module(tmp_path):
-    audit = hand_made_audit()
-    audit.mutants = {1: "11/12 (1 survived)", 5: "3/3, stale: of commit 0123456789ab"}
-    write_audit(tmp_path, audit)
+    audit = replace(
+        hand_made_audit(),
+        mutants={1: "11/12 (1 survived)", 5: "3/3, stale: of commit 0123456789ab"},
+    )
+    write_audit(Layout(tmp_path), audit)
     lines = (tmp_path / "reports/audit.md").read_text().splitlines()
     assert any(line.endswith("| misplaced | planted bugs caught | status |") for line in lines)
     assert any(line.endswith("| 0 | 0 | 11/12 (1 survived) | ok |") for line in lines)
@@ -211,8 +227,8 @@ def test_planted_bugs_caught_per_module(tmp_path):
 
 
 def test_green_audit_passes(tmp_path):
-    audit = Audit([tensor_module()], CATEGORIES, "stub")
-    text, passed = write_audit(tmp_path, audit)
+    audit = Audit((tensor_module(),), CATEGORIES, SEED, "stub")
+    text, passed = write_audit(Layout(tmp_path), audit)
     assert passed is True
     assert problems(audit) == []
     assert "audit: Status: PASSED" in text.splitlines()
@@ -226,11 +242,11 @@ def test_module_whose_coverage_failed_is_a_failed_row_and_fails_the_audit(tmp_pa
         "activations",
         "Activations",
         "tests/02_activations",
-        tests=[case("tests/02_activations/test_b.py::test_relu", outcome="not run")],
+        tests=(case("tests/02_activations/test_b.py::test_relu", outcome="not run"),),
         failure=why,
     )
-    audit = Audit([tensor_module(), broken], CATEGORIES, "stub")
-    text, passed = write_audit(tmp_path, audit)
+    audit = Audit((tensor_module(), broken), CATEGORIES, SEED, "stub")
+    text, passed = write_audit(Layout(tmp_path), audit)
     assert passed is False
     lines = (tmp_path / "reports/audit.md").read_text().splitlines()
     row = (
@@ -249,22 +265,23 @@ def test_module_whose_coverage_failed_is_a_failed_row_and_fails_the_audit(tmp_pa
 def test_point_is_missing_when_no_test_matches():
     module = autograd_module()
     point = Point("Dead ReLU", "point 2", Evidence(names=r"dead"))
-    status = point_status(point, module)
+    status = point_status(point, SEED, module)
     assert (status.tests, status.passed, status.status) == (0, 0, "MISSING")
-    no_tests = ModuleAudit(5, "autograd", "Autograd", "tests/05_autograd", tests=[])
-    assert [point_status(p, no_tests).status for p in INTEGRATION_POINTS] == ["MISSING"] * 7
+    no_tests = ModuleAudit(5, "autograd", "Autograd", "tests/05_autograd", tests=())
+    statuses = [point_status(p, SEED, no_tests).status for p in SEED.integration_points]
+    assert statuses == ["MISSING"] * 7
 
 
 def test_point_statuses_from_outcomes():
     point = Point("In-place", "0%", Evidence(markers=("inplace",)))
-    module = ModuleAudit(5, "autograd", "Autograd", "tests/05_autograd")
-    module.tests = [case("t.py::test_a", "inplace", outcome="skipped")]
-    assert point_status(point, module).status == "UNPROVEN"
-    module.tests.append(case("t.py::test_b", "inplace"))
-    assert point_status(point, module).status == "COVERED"
-    module.failure = "collect: Returned code 2"
-    assert point_status(point, module).status == "NOT MEASURED (module 05 FAILED)"
-    assert point_status(point, None).status == "NOT MEASURED (no module 05)"
+    skipped = case("t.py::test_a", "inplace", outcome="skipped")
+    module = ModuleAudit(5, "autograd", "Autograd", "tests/05_autograd", tests=(skipped,))
+    assert point_status(point, SEED, module).status == "UNPROVEN"
+    module = replace(module, tests=(skipped, case("t.py::test_b", "inplace")))
+    assert point_status(point, SEED, module).status == "COVERED"
+    module = replace(module, failure="collect: Returned code 2")
+    assert point_status(point, SEED, module).status == "NOT MEASURED (module 05 FAILED)"
+    assert point_status(point, SEED, None).status == "NOT MEASURED (no module 05)"
 
 
 def test_evidence_matches_class_marker_or_name():
@@ -283,7 +300,7 @@ def test_collection_and_outcomes_are_joined_by_node_id():
             {"nodeid": "t.py::test_b", "cls": None, "name": "test_b", "markers": []},
         ]
     )
-    apply_outcomes(tests, {"t.py::C::test_a[1]": "failed", "t.py::other": "passed"})
+    tests = apply_outcomes(tests, {"t.py::C::test_a[1]": "failed", "t.py::other": "passed"})
     assert [(t.cls, t.name, t.markers, t.outcome) for t in tests] == [
         ("C", "test_a", ("memory",), "failed"),
         (None, "test_b", (), "not run"),
@@ -319,92 +336,153 @@ def test_coverage_of_the_installed_copies_of_the_module_files(tmp_path):
 
 def test_categories_are_the_markers_of_pyproject():
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
-    categories = categories_from_pyproject(pyproject)
+    categories = categories_from_pyproject(pyproject, SEED)
     assert categories[0] == Category(
         "gradient", "gradient correctness, numerical gradient checks", "CRITICAL", "70%"
     )
     assert [c.name for c in categories][-1] == "performance"
     assert (categories[-1].priority, categories[-1].seed_coverage) == ("long-term action 7", "-")
     bare = {"tool": {"pytest": {"ini_options": {"markers": ["slow: takes long"]}}}}
-    assert categories_from_pyproject(bare) == [Category("slow", "takes long", "-", "-")]
+    assert categories_from_pyproject(bare, None) == (Category("slow", "takes long", "-", "-"),)
     with pytest.raises(AuditError, match="registers no pytest markers"):
-        categories_from_pyproject({})
+        categories_from_pyproject({}, None)
 
 
-def test_findings_of_matrix_misplaced_land_in_their_suite(fake_repo):
+def test_seed_estimate_for_a_marker_pyproject_lacks_is_refused():
+    bare = {"tool": {"pytest": {"ini_options": {"markers": ["slow: takes long"]}}}}
+    with pytest.raises(
+        AuditError,
+        match=r"^tests/05_autograd/seed_audit\.toml: category_coverage: .*gradient.* is no "
+        r"pytest marker of pyproject\.toml",
+    ):
+        categories_from_pyproject(bare, SEED)
+
+
+def test_the_seed_is_the_toml_beside_suite_05():
+    seed = find_seed(load_manifest(REPO_ROOT))
+    assert seed == SEED
+    assert (seed.source, seed.module, seed.overall_coverage) == (
+        "tests/05_autograd/seed_audit.toml",
+        5,
+        "40%",
+    )
+    assert seed.category_coverage["integration"] == "30%"
+    assert (len(seed.integration_points), len(seed.missing_tests)) == (7, 16)
+    assert seed.integration_points[0] == Point(
+        "1. Autograd + Tensor (01)", "60%", Evidence(classes=("TestAutogradTensorIntegration",))
+    )
+    assert seed.missing_tests[12] == Point(
+        "Prior stack stability (modules 01-04)",
+        "test class 1, missing 9",
+        Evidence(classes=("TestPriorStackStillWorking",), markers=("regression",)),
+    )
+
+
+GOOD_SEED = """
+description = "a seed"
+overall_coverage = "10%"
+
+[category_coverage]
+slow = "5%"
+
+[[integration_points]]
+name = "one"
+seed = "0%"
+markers = ["slow"]
+
+[[missing_tests]]
+name = "two"
+seed = "point 1"
+names = "beta"
+"""
+
+
+def test_a_seed_in_any_suite_folder_is_read_for_that_module(fake_repo):
+    (fake_repo / f"tests/02_beta/{SEED_FILE}").write_text(GOOD_SEED)
+    seed = find_seed(load_manifest(fake_repo))
+    assert (seed.source, seed.module, seed.label) == (f"tests/02_beta/{SEED_FILE}", 2, "02")
+    assert seed.missing_tests == (Point("two", "point 1", Evidence(names="beta")),)
+
+
+def test_no_seed_file_means_no_seed(fake_repo):
+    assert find_seed(load_manifest(fake_repo)) is None
+
+
+def test_two_seed_files_are_refused(fake_repo):
+    for folder in ("tests/01_alpha", "tests/02_beta"):
+        (fake_repo / folder / SEED_FILE).write_text(GOOD_SEED)
+    with pytest.raises(SeedError, match="keep the file of one suite only"):
+        find_seed(load_manifest(fake_repo))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "problem"),
+    [
+        ('overall_coverage = "10%"\n', "", "overall_coverage", "missing; expected a string"),
+        ('"10%"', "10", "overall_coverage", 'expected a string, like "40%", got 10'),
+        ('slow = "5%"', "slow = 5", "category_coverage.slow", "expected an estimate in words"),
+        ('markers = ["slow"]', 'markers = "slow"', "integration_points[0].markers", "a list of"),
+        ('names = "beta"', 'names = "(beta"', "missing_tests[0].names", "not a regular expr"),
+        ('names = "beta"', 'nmes = "beta"', "missing_tests[0].nmes", "unknown field"),
+        ('markers = ["slow"]', "", "integration_points[0]", "no evidence; give classes"),
+        ('name = "one"\n', "", "integration_points[0].name", "missing; expected a string"),
+        ('description = "a seed"', 'descripton = "a seed"', "descripton", "unknown field"),
+        ("[[missing_tests]]", "[missing_tests]", "missing_tests", "expected an array of tables"),
+        ('"a seed"', '"a seed', "not valid TOML", ""),
+    ],
+)
+def test_a_bad_seed_is_refused_naming_file_and_field(fake_repo, old, new, field, problem):
+    assert old in GOOD_SEED, "test setup"
+    (fake_repo / f"tests/02_beta/{SEED_FILE}").write_text(GOOD_SEED.replace(old, new, 1))
+    with pytest.raises(SeedError) as refused:
+        find_seed(load_manifest(fake_repo))
+    assert str(refused.value).startswith(f"tests/02_beta/{SEED_FILE}: {field}"), refused.value
+    assert problem in str(refused.value)
+
+
+def test_an_audit_without_a_seed_has_no_seed_sections(tmp_path):
+    audit = Audit((tensor_module(),), CATEGORIES, None, "stub")
+    markdown = render_markdown(audit)
+    assert "reference implementation. Every number here is measured" in markdown
+    assert "Integration points" not in markdown
+    assert "seed named as missing" not in markdown
+    assert "the seed's module" not in markdown
+    document = audit_document(audit)
+    assert (document["seed"], document["integration_points"], document["seed_missing_tests"]) == (
+        None,
+        [],
+        [],
+    )
+
+
+def test_misplaced_tests_are_those_of_matrix_misplaced(fake_repo):
     (fake_repo / "tests/01_alpha/test_wrong.py").write_text(
         "from tinytorch.core.beta import BETA\n"
     )
-    source, findings, failure = misplaced_findings(load_manifest(fake_repo))
-    assert (source, failure) == ("matrix.misplaced.find_misplaced", "")
-    assert [finding.suite for finding in findings] == ["01_alpha"]
-    assert findings[0].text.startswith(
-        "tests/01_alpha/test_wrong.py imports tinytorch.core.beta (module 02, line 1)"
-    )
-
-
-def stub_module(monkeypatch, name, find_misplaced):
-    module = types.ModuleType(name)
-    module.__spec__ = importlib.machinery.ModuleSpec(name, None)
-    module.find_misplaced = find_misplaced
-    monkeypatch.setitem(sys.modules, name, module)
-
-
-def test_findings_of_find_misplaced_are_attributed_to_their_suite(monkeypatch, fake_repo):
-    class Found:
-        def __init__(self, path):
-            self.path = path
-
-        def describe(self):
-            return f"{self.path} imports a later module"
-
-    stub_module(
-        monkeypatch,
-        "stub_misplaced",
-        lambda manifest: [Found("tests/02_beta/test_x.py"), "tests/01_alpha/test_y.py: moved"],
-    )
-    source, findings, failure = misplaced_findings(load_manifest(fake_repo), "stub_misplaced")
-    assert (source, failure) == ("stub_misplaced.find_misplaced", "")
-    assert findings == [
-        Finding("02_beta", "tests/02_beta/test_x.py imports a later module"),
-        Finding("01_alpha", "tests/01_alpha/test_y.py: moved"),
+    findings, failure = misplaced_tests(load_manifest(fake_repo))
+    assert (MISPLACED_SOURCE, failure) == ("matrix.misplaced.find_misplaced", "")
+    assert [(finding.path, finding.folder) for finding in findings] == [
+        ("tests/01_alpha/test_wrong.py", 1)
     ]
-    audit = Audit([tensor_module()], CATEGORIES, source, findings)
+    audit = Audit((tensor_module(),), CATEGORIES, None, MISPLACED_SOURCE, findings)
     lines = render_markdown(audit).splitlines()
-    assert "- tests/02_beta/test_x.py imports a later module" in lines
-    assert "- **Misplaced tests**: 2 (source: stub_misplaced.find_misplaced)" in lines
+    assert (
+        "- tests/01_alpha/test_wrong.py imports tinytorch.core.beta (module 02, line 1): it "
+        "cannot run at checkpoint 01; move it to tests/02_beta/ [static only]"
+    ) in lines
+    assert "- **Misplaced tests**: 1 (source: matrix.misplaced.find_misplaced)" in lines
     assert problems(audit) == [], "misplaced tests are reported, not failed on"
 
 
-def test_findings_and_unparsable_files_of_find_misplaced(monkeypatch, fake_repo):
-    # The gate branch's find_misplaced returns (findings, files it could not parse).
-    stub_module(
-        monkeypatch,
-        "stub_misplaced",
-        lambda manifest: (["tests/02_beta/test_x.py: moved"], ["tests/01_alpha/t.py (line 3)"]),
-    )
-    source, findings, failure = misplaced_findings(load_manifest(fake_repo), "stub_misplaced")
-    assert findings == [Finding("02_beta", "tests/02_beta/test_x.py: moved")]
-    assert failure == "could not parse tests/01_alpha/t.py (line 3)"
-    audit = Audit([tensor_module()], CATEGORIES, source, findings, failure)
-    lines = render_markdown(audit).splitlines()
-    assert "FAILED: could not parse tests/01_alpha/t.py (line 3)" in lines
-    assert "- tests/02_beta/test_x.py: moved" in lines
-    assert problems(audit) == [
-        "misplaced tests: FAILED: could not parse tests/01_alpha/t.py (line 3)"
-    ]
-
-
-def test_broken_find_misplaced_fails_the_audit(monkeypatch, fake_repo):
-    def find_misplaced(manifest):
-        raise RuntimeError("boom")
-
-    stub_module(monkeypatch, "stub_misplaced", find_misplaced)
-    source, findings, failure = misplaced_findings(load_manifest(fake_repo), "stub_misplaced")
-    assert (findings, failure) == ([], "RuntimeError: boom")
-    audit = Audit([tensor_module()], CATEGORIES, source, findings, failure)
-    assert problems(audit) == ["misplaced tests: FAILED: RuntimeError: boom"]
-    assert audit_document(audit)["misplaced"]["failure"] == "RuntimeError: boom"
+def test_a_test_file_that_cannot_be_parsed_fails_the_audit(fake_repo):
+    (fake_repo / "tests/01_alpha/test_broken.py").write_text("def test(:\n")
+    findings, failure = misplaced_tests(load_manifest(fake_repo))
+    assert findings == ()
+    assert failure.startswith("could not parse tests/01_alpha/test_broken.py (line 1: ")
+    audit = Audit((tensor_module(),), CATEGORIES, None, MISPLACED_SOURCE, findings, failure)
+    assert f"FAILED: {failure}" in render_markdown(audit).splitlines()
+    assert problems(audit) == [f"misplaced tests: FAILED: {failure}"]
+    assert audit_document(audit)["misplaced"]["failure"] == failure
 
 
 SUITE = "from tinytorch.core.alpha import alpha\n\n\ndef test_alpha():\n    assert alpha() == 1\n"
@@ -494,13 +572,10 @@ def test_setup_fails(broken_setup):
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_plugin_records_markers_and_outcomes(tmp_path, workers):
-    (tmp_path / "plugin").mkdir()
-    (tmp_path / "plugin/audit_plugin.py").write_text(
-        (REPO_ROOT / "matrix/audit_plugin.py").read_text()
-    )
+    copy_plugin(tmp_path / "plugin")
     (tmp_path / "test_s.py").write_text(PLUGIN_SUITE)
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "plugin")}
-    pytest_command = [sys.executable, "-m", "pytest", "-p", "audit_plugin", "test_s.py"]
+    pytest_command = [sys.executable, "-m", "pytest", "-p", PLUGIN_NAME, "test_s.py"]
     collected = subprocess.run(
         [*pytest_command, "--collect-only", "-q", f"--audit-tests={tmp_path / 't.json'}"],
         cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
