@@ -20,7 +20,7 @@ TOOL_FLOORS = (
     "__main__ | ci_matrix",
     "gate | audit",
     "sessions",
-    "pytest_env : misplaced : mutant_catalog : layering : project : tables",
+    "pytest_env : pytest_plugins : misplaced : mutant_catalog : layering : project : tables",
     "build : junit",
     "records : stub : impl",
     "course_sources : run_identity",

@@ -85,7 +85,7 @@ def xdist_workers(session: nox.Session) -> str:
     # in pytest's own process ("0"), as a single xdist worker would, minus the cost of starting
     # that worker and importing everything twice (about a fifth of a checkpoint's CPU time,
     # measured with `nox -s module05 -- -n 0` against `-- -n 1`). A test that kills that
-    # process is named, and the counts kept, by matrix/sessions/progress_log.py instead of by xdist.
+    # process is named, and the counts kept, by pytest_plugins/progress_log.py instead of xdist.
     return "0" if session.parallel else "auto"
 
 

@@ -4,7 +4,7 @@ Per module N, in one nox environment, one checkpoint after the other:
 
 1. install checkpoint N's wheel (a new version each time, so the installer replaces the last
    one; the installed version is checked against the expected one before anything is run);
-2. collect suite N (`pytest --collect-only` with the audit plugin, matrix/audit/plugin.py):
+2. collect suite N (`pytest --collect-only` with matrix/pytest_plugins/audit_plugin.py):
    every test with its markers;
 3. run suite N under pytest-cov (branch coverage, pytest-xdist workers) with the plugin
    recording each test's outcome; line and branch coverage are read for the *installed*
@@ -41,7 +41,6 @@ from matrix.audit.model import (
     ModuleAudit,
     categories_from_pyproject,
 )
-from matrix.audit.plugin import PLUGIN_NAME, copy_plugin
 from matrix.audit.render import JSON_REPORT, MARKDOWN_REPORT, status_cell, write_audit
 from matrix.audit.seed import SeedError, find_seed
 from matrix.build import BuildError, checkpoint_version, checkpoint_wheel
@@ -50,6 +49,7 @@ from matrix.manifest import Manifest
 from matrix.misplaced import Misplaced, find_misplaced
 from matrix.project import Project
 from matrix.pytest_env import ONE_BLAS_THREAD, checkpoint_env
+from matrix.pytest_plugins import audit_plugin, copy_alone, plugin_name
 from matrix.sessions.mutants import catch_cells
 from matrix.sessions.vacuity import VacuityError, check_vacuity
 
@@ -68,7 +68,7 @@ def run_audit(session: nox.Session, project: Project) -> None:
     started = time.perf_counter()
     session.install(*nox.project.dependency_groups(pyproject, "test", "audit"))
     plugin_dir = Path(session.create_tmp()) / "audit-plugin"
-    copy_plugin(plugin_dir)
+    copy_alone((audit_plugin,), plugin_dir)
     try:
         seed = find_seed(manifest)
         categories = categories_from_pyproject(pyproject, seed)
@@ -145,7 +145,7 @@ def measure_module(
         step = "collect"
         collection.unlink(missing_ok=True)
         session.run(
-            "pytest", "--collect-only", "-q", "-p", PLUGIN_NAME,
+            "pytest", "--collect-only", "-q", "-p", plugin_name(audit_plugin),
             f"--audit-tests={collection}", module.tests,
             env=env, silent=True, success_codes=[0, 5],
         )  # fmt: skip
@@ -155,7 +155,8 @@ def measure_module(
         outcomes.unlink(missing_ok=True)
         report.unlink(missing_ok=True)
         session.run(
-            "pytest", "-n", "auto", "-q", "-p", PLUGIN_NAME, f"--audit-outcomes={outcomes}",
+            "pytest", "-n", "auto", "-q", "-p", plugin_name(audit_plugin),
+            f"--audit-outcomes={outcomes}",
             f"--cov={site_packages / 'tinytorch'}", "--cov-branch",
             f"--cov-report=json:{report}", module.tests,
             env=env, success_codes=[0, 1, 5],

@@ -27,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from matrix.audit.plugin import PLUGIN_NAME, copy_plugin
 from matrix.gate.items import (
     BASE_GUARD_FAILS,
     BASE_TEST_FAILS,
@@ -44,6 +43,7 @@ from matrix.impl import Implementation
 from matrix.layout import Layout
 from matrix.manifest import TEST_FOLDER_PATTERN, TESTS_DIR, Manifest, checkpoint_session
 from matrix.pytest_env import GUARD_TEST, ONE_BLAS_THREAD, checkpoint_env
+from matrix.pytest_plugins import audit_plugin, copy_alone, plugin_name
 
 # Markers that keep a test from proving anything while it stays collected.
 SKIPPING = frozenset({"skip", "skipif", "xfail"})
@@ -120,7 +120,7 @@ class HeadEnvironments:
 
     def install_plugin(self) -> None:
         """Once, before the runs start side by side: a copy being written is no plugin."""
-        copy_plugin(self.plugin_dir)
+        copy_alone((audit_plugin,), self.plugin_dir)
 
     def pytest(self, number: int) -> Path:
         return self.layout.at(self.layout.nox_envs) / checkpoint_session(number) / "bin" / "pytest"
@@ -136,7 +136,16 @@ class HeadEnvironments:
         files["failures"] = out / "failures.json"
         for path in files.values():
             path.unlink(missing_ok=True)
-        command = [str(pytest), "-q", "-p", PLUGIN_NAME, "-p", "no:cacheprovider", "-n", "0"]
+        command = [
+            str(pytest),
+            "-q",
+            "-p",
+            plugin_name(audit_plugin),
+            "-p",
+            "no:cacheprovider",
+            "-n",
+            "0",
+        ]
         if collect:
             command += ["--collect-only", f"--audit-tests={files['tests']}"]
         else:

@@ -7,11 +7,9 @@ The record names the implementation that was built (the reference, or MATRIX_IMP
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import ModuleType
 
 import nox
 from nox.command import CommandFailed
@@ -31,9 +29,9 @@ from matrix.pytest_env import (
     test_process_env,
     xdist_workers,
 )
+from matrix.pytest_plugins import collection_bound, copy_alone, progress_log
 from matrix.records import CheckpointRun, Status, pytest_failure, save_run
 from matrix.run_identity import this_run
-from matrix.sessions import collection_bound, progress_log
 from matrix.sessions.checkpoint_status import (
     charge_broken_modules,
     charge_uncollectable,
@@ -172,6 +170,7 @@ class PytestPlugins:
     """The plugins of matrix/ that a session's pytest loads, and the files they leave there."""
 
     folder: Path  # on the pytest's PYTHONPATH, holding nothing but the plugins
+    options: tuple[str, ...]  # the `-p` options that load them
 
     @property
     def collection_dump(self) -> Path:
@@ -182,38 +181,18 @@ class PytestPlugins:
         return self.folder / "progress.jsonl"
 
     @property
-    def options(self) -> list[str]:
-        return [option for plugin in PYTEST_PLUGINS for option in ("-p", plugin_name(plugin))]
-
-    @property
     def env(self) -> dict[str, str]:
         return {
-            # The plugins' folder only: the repo root would shadow the installed tinytorch.
             "PYTHONPATH": str(self.folder),
             collection_bound.DUMP_ENV: str(self.collection_dump),
             progress_log.LOG_ENV: str(self.progress),
         }
 
 
-# Copied alone into the session's temporary folder (each imports nothing from matrix/).
-PYTEST_PLUGINS = (collection_bound, progress_log)
-
-
 def prepare_plugins(session: nox.Session) -> PytestPlugins:
-    """The plugins copied fresh into the session's temporary folder, with no file of a
-    previous run left beside them (each file must be this run's)."""
-    plugins = PytestPlugins(Path(session.create_tmp()) / "pytest-plugins")
-    if plugins.folder.exists():
-        shutil.rmtree(plugins.folder)
-    plugins.folder.mkdir(parents=True)
-    for plugin in PYTEST_PLUGINS:
-        shutil.copyfile(plugin.__file__, plugins.folder / f"{plugin_name(plugin)}.py")
-    return plugins
-
-
-def plugin_name(plugin: ModuleType) -> str:
-    """What pytest's `-p` calls a plugin of matrix/ once it is copied alone."""
-    return plugin.__name__.rpartition(".")[2]
+    """The plugins copied fresh into the session's temporary folder (each file this run's)."""
+    folder = Path(session.create_tmp()) / "pytest-plugins"
+    return PytestPlugins(folder, tuple(copy_alone((collection_bound, progress_log), folder)))
 
 
 def recover_junit(progress: Path, junit: Path, return_code: int | None) -> bool:

@@ -34,12 +34,12 @@ from matrix.audit.model import (
     point_status,
     problems,
 )
-from matrix.audit.plugin import PLUGIN_NAME, copy_plugin
 from matrix.audit.render import audit_document, render_markdown, write_audit
 from matrix.audit.seed import SEED_FILE, SeedError, find_seed, read_seed
 from matrix.layout import Layout
 from matrix.manifest import load_manifest, tomllib
 from matrix.misplaced import Import, Misplaced
+from matrix.pytest_plugins import audit_plugin, copy_alone
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CATEGORIES = (
@@ -572,10 +572,10 @@ def test_setup_fails(broken_setup):
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_plugin_records_markers_and_outcomes(tmp_path, workers):
-    copy_plugin(tmp_path / "plugin")
+    load = copy_alone((audit_plugin,), tmp_path / "plugin")
     (tmp_path / "test_s.py").write_text(PLUGIN_SUITE)
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "plugin")}
-    pytest_command = [sys.executable, "-m", "pytest", "-p", PLUGIN_NAME, "test_s.py"]
+    pytest_command = [sys.executable, "-m", "pytest", *load, "test_s.py"]
     collected = subprocess.run(
         [*pytest_command, "--collect-only", "-q", f"--audit-tests={tmp_path / 't.json'}"],
         cwd=tmp_path, env=env, capture_output=True, text=True, check=False,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from matrix.sessions.collection_bound import TIMEOUT_ENV
+from matrix.pytest_plugins.collection_bound import TIMEOUT_ENV
 from matrix.sessions.parent_watch import PARENT_DIED
 from matrix.tests.repo_helpers import ALPHA_MODULE
 

@@ -11,26 +11,14 @@ id (failed if any phase failed; skipped covers xfail) from the process that repo
 the pytest-xdist controller when workers run the tests. `--audit-failures` writes each failed
 test's (or uncollectable file's) message in one line, for the gate to quote.
 
-The audit (matrix/audit/measure.py) and the gate (matrix/gate/base.py) copy this file alone
-into a temporary folder (`copy_plugin`), put that folder on PYTHONPATH and load it as
-PLUGIN_NAME. It must therefore import nothing from matrix/, and the repo root is never put on
-PYTHONPATH: its tinytorch/ source tree would shadow the installed checkpoint.
+The audit (matrix/audit/measure.py) and the gate (matrix/gate/base.py) load it as every
+plugin of matrix/pytest_plugins/ is loaded: copied alone, so it imports nothing from matrix/.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
-
-# What pytest loads the copy by: `pytest -p audit_plugin`.
-PLUGIN_NAME = "audit_plugin"
-
-
-def copy_plugin(folder: Path) -> None:
-    """This file, alone, into `folder` as PLUGIN_NAME's module: put `folder` on PYTHONPATH."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(__file__, folder / f"{PLUGIN_NAME}.py")
 
 
 def pytest_addoption(parser):
