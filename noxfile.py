@@ -32,7 +32,7 @@ from matrix.gate.refusal import refuse_broken_manifest
 from matrix.gate.run import run_gate
 from matrix.impl import IMPL_ENV, layout_from_env
 from matrix.layering import importlinter_config
-from matrix.manifest import REPO_ROOT, ManifestError, Module, load_manifest
+from matrix.manifest import CHECKPOINT_TAG, REPO_ROOT, ManifestError, Module, load_manifest
 from matrix.project import Project
 from matrix.run_identity import ensure_run_id
 from matrix.sessions import random_order as random_order_session
@@ -59,8 +59,6 @@ except ManifestError as error:
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 PROJECT = Project(MANIFEST, LAYOUT, PYPROJECT)
-# CI lists the checkpoint jobs by tag (`nox -l --json -t checkpoint`), never by name.
-CHECKPOINT_TAG = "checkpoint"
 VACUITY_TAG = "vacuity"
 # The workflows, the setup action they share and dependabot.yml: zizmor audits them all.
 GITHUB_CONFIG = ".github"

@@ -35,10 +35,9 @@ from pathlib import Path
 from matrix.gate.changes import changed_files
 from matrix.gate.selection import Selection, select_checkpoints
 from matrix.git import GitError, resolve_commit
-from matrix.manifest import ManifestError, load_manifest
+from matrix.manifest import CHECKPOINT_TAG, ManifestError, load_manifest
 
 PROG = "python -m matrix.ci_matrix"
-CHECKPOINT_SESSION = re.compile(r"module\d\d")
 PYTHON_VERSION = re.compile(r"\d+\.\d+")
 # GitHub rejects a matrix that expands to more jobs than this; say so before it does.
 MAX_JOBS = 256
@@ -68,17 +67,19 @@ def parse_nox_list(text: str) -> list[dict]:
 
 
 def checkpoint_sessions(sessions: list[dict]) -> list[str]:
-    """The distinct `moduleNN` session names, in checkpoint order.
+    """The distinct names of the sessions tagged CHECKPOINT_TAG, in checkpoint order.
 
     Matching nox's `name` (not its `session` signature, e.g. `module01-3.12`) keeps this right
     if the sessions ever get a python list: `--force-python` then picks one per job.
     """
-    names = {s.get("name") for s in sessions}
-    found = sorted(n for n in names if isinstance(n, str) and CHECKPOINT_SESSION.fullmatch(n))
+    names = {
+        s.get("name") for s in sessions if CHECKPOINT_TAG in (s.get("tags") or ()) and s.get("name")
+    }
+    found = sorted(str(name) for name in names)
     if not found:
         raise MatrixError(
-            "no session named moduleNN in the nox session list; check that the noxfile "
-            "registers one session per module of matrix/modules.toml and that `nox -l` shows them"
+            f"no session tagged {CHECKPOINT_TAG!r} in the nox session list; check that the "
+            "noxfile registers one per module of matrix/modules.toml and that `nox -l` shows them"
         )
     return found
 

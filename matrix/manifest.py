@@ -31,6 +31,10 @@ SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 TEST_FOLDER_PATTERN = re.compile(r"^(\d{2})_[a-z][a-z0-9_]*$")
 
 
+# The tag of every checkpoint session: CI lists its jobs with `nox -l --json -t checkpoint`.
+CHECKPOINT_TAG = "checkpoint"
+
+
 def checkpoint_session(number: int) -> str:
     """The nox session that runs checkpoint `number`: its name's one owner."""
     return f"module{number:02d}"

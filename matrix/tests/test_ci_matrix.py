@@ -9,33 +9,36 @@ from pathlib import Path
 import pytest
 
 from matrix.ci_matrix import MatrixError, affected_sessions, matrix_include, parse_nox_list
+from matrix.manifest import CHECKPOINT_TAG
 from matrix.tests.repo_helpers import commit_all, git, make_repository
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def nox_entry(session: str, name: str | None = None, python: object = None) -> dict:
+def nox_entry(
+    session: str, name: str | None = None, python: object = None, tags: tuple = (CHECKPOINT_TAG,)
+) -> dict:
     """One object shaped like those `nox -l --json` prints (nox 2026.10)."""
     return {
         "session": session,
         "name": name or session,
         "description": "",
         "python": python,
-        "tags": [],
+        "tags": list(tags),
         "call_spec": {},
     }
 
 
-# Checkpoints out of order and mixed with the tool sessions, plus names that only look close.
+# Checkpoints out of order and mixed with the tool sessions, untagged names that only look close.
 NOX_LIST = [
-    nox_entry("lint"),
+    nox_entry("lint", tags=()),
     nox_entry("module02"),
-    nox_entry("report", python=False),
+    nox_entry("report", python=False, tags=()),
     nox_entry("module01"),
-    nox_entry("selftest"),
-    nox_entry("module1"),
-    nox_entry("module001"),
-    nox_entry("modules01"),
+    nox_entry("selftest", tags=()),
+    nox_entry("module1", tags=()),
+    nox_entry("module001", tags=("vacuity",)),
+    nox_entry("modules01", tags=()),
 ]
 
 
@@ -131,8 +134,10 @@ def test_bad_python_versions_are_refused(pythons, oldest, message):
 
 
 def test_no_checkpoint_session_is_refused():
-    tools_only = [nox_entry("lint"), nox_entry("report"), nox_entry("module1")]
-    with pytest.raises(MatrixError, match=r"^no session named moduleNN in the nox session list"):
+    tools_only = [nox_entry(name, tags=()) for name in ("lint", "report", "module01")]
+    with pytest.raises(
+        MatrixError, match=r"^no session tagged 'checkpoint' in the nox"
+    ):
         matrix_include(tools_only, ["3.12"], "3.10")
 
 
@@ -155,10 +160,10 @@ PREFIX = "python -m matrix.ci_matrix: error: "
             "pipe the output of `nox -l --json` into this command",
         ),
         (
-            json.dumps([nox_entry("lint"), nox_entry("report")]),
+            json.dumps([nox_entry("lint", tags=()), nox_entry("report", tags=())]),
             ("--pythons", "3.12", "--oldest-numpy-python", "3.10"),
-            "no session named moduleNN in the nox session list; check that the noxfile "
-            "registers one session per module of matrix/modules.toml and that `nox -l` shows them",
+            "no session tagged 'checkpoint' in the nox session list; check that the noxfile "
+            "registers one per module of matrix/modules.toml and that `nox -l` shows them",
         ),
         (
             json.dumps(NOX_LIST),
@@ -189,7 +194,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(stdin, args, message):
 # --- Pull requests: only the checkpoints the branch can break (the gate's selection) ---------
 
 # The fake repo's two checkpoints as `nox -l --json` lists them.
-FAKE_NOX_LIST = [nox_entry("module01"), nox_entry("module02"), nox_entry("lint")]
+FAKE_NOX_LIST = [nox_entry("module01"), nox_entry("module02"), nox_entry("lint", tags=())]
 
 
 def branch_changing(root: Path, files: dict[str, str]) -> Path:
