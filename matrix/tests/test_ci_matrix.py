@@ -135,9 +135,7 @@ def test_bad_python_versions_are_refused(pythons, oldest, message):
 
 def test_no_checkpoint_session_is_refused():
     tools_only = [nox_entry(name, tags=()) for name in ("lint", "report", "module01")]
-    with pytest.raises(
-        MatrixError, match=r"^no session tagged 'checkpoint' in the nox"
-    ):
+    with pytest.raises(MatrixError, match=r"^no session tagged 'checkpoint' in the nox"):
         matrix_include(tools_only, ["3.12"], "3.10")
 
 
