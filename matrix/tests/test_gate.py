@@ -17,6 +17,7 @@ from matrix.impl import HOW_TO_POINT, resolve_implementation
 from matrix.manifest import load_manifest
 from matrix.records import CheckpointRun, Status, SuiteCount
 from matrix.run_identity import RUN_ID_ENV, this_run
+from matrix.sessions.vacuity import Vacuity
 from matrix.tests.repo_helpers import BETA_TEST, commit_all, git, make_repository
 
 EXPECTED_SESSIONS = ["module02", "vacuity02", "lint"]
@@ -87,10 +88,11 @@ def record(reports, status=Status.PASSED, digest=None, root=None, python=None, f
 
 
 def vacuity_verdict(reports, vacuous=()):
-    path = reports / "vacuity" / "module-02.txt"
+    """The verdict file vacuity02 leaves (matrix/sessions/vacuity.py), written as it writes it."""
+    verdict = Vacuity("02", "tests/02_beta", judged=3, vacuous=tuple(vacuous), unjudged=())
+    path = reports / "vacuity" / "module-02.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"vacuity of module 02 (tests/02_beta): {len(vacuous)} not failing"]
-    path.write_text("\n".join(lines + [f"  vacuous: {name}" for name in vacuous]) + "\n")
+    path.write_text(json.dumps(dataclasses.asdict(verdict)))
 
 
 def no_base_check(*args):
@@ -267,6 +269,20 @@ def test_vacuous_tests_are_named(branch):
     code, report, _ = gate(branch, "--base", "main", nox=FakeNox(leaves, NoxRun(1, said)))
     assert code == 1
     assert "- `tests.02_beta.test_beta::test_proves_nothing`\n" in report
+
+
+def test_a_vacuity_verdict_that_is_not_one_is_no_go_naming_the_file(branch):
+    def leaves(reports):
+        record(reports, root=branch)
+        vacuity_verdict(reports)
+        (reports / "vacuity" / "module-02.json").write_text('{"module": "02"')
+
+    code, report, _ = gate(branch, "--base", "main", nox=FakeNox(leaves, NoxRun(0, ALL_SUCCEEDED)))
+    assert code == 1
+    assert "- vacuity 02: invalid record (" in report
+    assert (
+        "reports/vacuity/module-02.json is not a vacuity verdict (Expecting ',' delimiter" in report
+    )
 
 
 BAD_INPUT = {
