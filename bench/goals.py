@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from matrix.atomic import write_atomically
+from matrix.tables import terminal_table
 
 AT_MOST = "<="
 AT_LEAST = ">="
@@ -147,25 +148,19 @@ def check(part: str, figures: Mapping, goals: tuple[Goal, ...] = GOALS) -> tuple
 
 
 def table(results: tuple[GoalResult, ...]) -> str:
-    rows = [("goal", "measured", "bound", "verdict", "figure")]
+    rows = [["goal", "measured", "bound", "verdict", "figure"]]
     for result in results:
         goal = result.goal
         rows.append(
-            (
+            [
                 goal.name,
                 goal.show(result.measured),
                 f"{goal.comparison} {goal.show(goal.bound)}",
                 "met" if result.met else "MISSED",
                 goal.what,
-            )
+            ]
         )
-    # Every column but the last (the figure, in words) padded to its widest cell.
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
-    lines = []
-    for *padded, last in rows:
-        cells = [cell.ljust(width) for cell, width in zip(padded, widths, strict=True)]
-        lines.append("  ".join([*cells, last]))
-    return "\n".join(lines)
+    return terminal_table(rows)
 
 
 @dataclass(frozen=True)

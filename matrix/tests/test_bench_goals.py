@@ -112,8 +112,8 @@ def test_the_table_says_met_or_missed_per_goal():
     )
     rows = table(results).splitlines()
     assert rows[0].split() == ["goal", "measured", "bound", "verdict", "figure"]
-    assert rows[1].split() == ["ceiling", "1.20x", "<=", "1.50x", "met", "a", "over", "b"]
-    assert rows[2].split() == ["floor", "2.50x", ">=", "4.00x", "MISSED", "b", "over", "a"]
+    assert rows[2].split() == ["ceiling", "1.20x", "<=", "1.50x", "met", "a", "over", "b"]
+    assert rows[3].split() == ["floor", "2.50x", ">=", "4.00x", "MISSED", "b", "over", "a"]
 
 
 def test_a_missing_figure_names_the_goal_and_the_key():
