@@ -157,15 +157,21 @@ tests = "tests/09_spatial"
 """
 
 
-def add_module_09(root):
-    """On a new branch: module 09's file, its suite and its manifest entry, committed."""
-    git(root, "checkout", "-q", "-b", "add-spatial")
-    for path, text in MODULE_09.items():
+def add_module(root: Path, branch: str, files: dict[str, str], manifest_entry: str) -> None:
+    """On a new branch: a module's files and suite (`files`, dedented) and its manifest entry
+    appended, committed."""
+    git(root, "checkout", "-q", "-b", branch)
+    for path, text in files.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(textwrap.dedent(text))
     with (root / "matrix/modules.toml").open("a") as manifest:
-        manifest.write(MODULE_09_ENTRY)
-    commit_all(root, "module 09 spatial")
+        manifest.write(manifest_entry)
+    commit_all(root, branch)
+
+
+def add_module_09(root):
+    """On a new branch: module 09 (spatial), its suite and its manifest entry, committed."""
+    add_module(root, "add-spatial", MODULE_09, MODULE_09_ENTRY)
 
 
 # A course's nbdev sources (modules/01_alpha/alpha.py, modules/02_beta/beta.py), written by hand

@@ -11,14 +11,13 @@ test fails at checkpoint 09, and still passes at checkpoint 08, which has no mod
 
 from __future__ import annotations
 
-import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from matrix.layout import Layout
-from matrix.tests.repo_helpers import commit_all, copy_of_this_tree, git, make_repository, nox
+from matrix.tests.repo_helpers import add_module, copy_of_this_tree, git, make_repository, nox
 
 MANIFEST_ENTRY = """
 [[module]]
@@ -108,13 +107,7 @@ def outcome(case: ET.Element) -> str:
 @pytest.fixture(scope="module")
 def repo_with_module_09(tmp_path_factory) -> Path:
     root = make_repository(copy_of_this_tree(tmp_path_factory.mktemp("clone") / "clone"))
-    git(root, "checkout", "-q", "-b", "add-softplus")
-    for path, text in MODULE_09.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(textwrap.dedent(text))
-    with (root / "matrix/modules.toml").open("a") as manifest:
-        manifest.write(MANIFEST_ENTRY)
-    commit_all(root, "module 09 softplus")
+    add_module(root, "add-softplus", MODULE_09, MANIFEST_ENTRY)
     return root
 
 
