@@ -4,10 +4,11 @@ tinytorch: module N may import only modules with smaller numbers. The layers are
 manifest's modules in reverse course order, generated, so adding a module extends the contract
 without anyone editing it.
 
-matrix: the tool's own floors, written out, since they are its architecture: the commands on
-top, then the two wings (the gate and the audit, which never import each other), the session
-bodies, what the sessions share, and at the bottom the facts everything reads (the manifest,
-the layout, git, atomic files). A lower floor never imports a higher one; rooms joined by ':'
+matrix: the tool's own floors, written out, since they are its architecture (README, "Where
+things live"): the commands on top, then the two wings (the gate and the audit, which never
+import each other), the session bodies, what the sessions share, the records they read and
+write, and at the bottom the facts everything reads (the manifest, the layout, git, atomic
+files). A lower floor never imports a higher one; rooms joined by ':'
 on one floor may import each other, rooms joined by '|' may not.
 """
 
@@ -17,14 +18,14 @@ from matrix.manifest import PACKAGE_DIR, Manifest
 
 TOOL_PACKAGE = "matrix"
 TOOL_FLOORS = (
-    "__main__ | ci_matrix",
-    "gate | audit",
+    "__main__ | ci_matrix",  # commands
+    "gate | audit",  # wings
     "sessions",
-    "pytest_env : pytest_plugins : misplaced : mutant_catalog : layering : project : tables",
-    "build : junit",
-    "records : stub : impl",
-    "course_sources : run_identity",
-    "layout : manifest : atomic : git",
+    # shared
+    "pytest_env : pytest_plugins : project : tables : misplaced : mutant_catalog : layering"
+    " : build : stub",
+    "records : junit : impl : course_sources : run_identity",  # records
+    "layout : manifest : atomic : git",  # facts
 )
 
 
@@ -38,7 +39,7 @@ def importlinter_config(manifest: Manifest) -> str:
         "type = layers\n"
         f"layers =\n{modules}\n"
         "[importlinter:contract:matrix-floors]\n"
-        "name = the matrix tool's floors: commands, wings, sessions, shared, facts\n"
+        "name = the matrix tool's floors: commands, wings, sessions, shared, records, facts\n"
         "type = layers\n"
         f"containers =\n    {TOOL_PACKAGE}\n"
         "exhaustive = true\n"
