@@ -102,6 +102,17 @@ def copy_matrix_package(destination: Path) -> None:
             shutil.copyfile(source, destination / relative)
 
 
+def matrix_cli(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python -m matrix ARGS` run in root, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "matrix", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def nox(root: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "nox", *args],

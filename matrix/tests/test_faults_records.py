@@ -5,8 +5,6 @@ message; no traceback, no row lost, nothing shown as passed that did not pass.""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,7 +22,7 @@ from matrix.sessions.report import (
     expected_runs,
     write_report,
 )
-from matrix.tests.repo_helpers import BETA_MODULE, BETA_TEST, nox, project_at
+from matrix.tests.repo_helpers import BETA_MODULE, BETA_TEST, matrix_cli, nox, project_at
 
 PYTHON = "3.11"
 GOOD_SUITES = {"guard": SuiteCount(2, 0, 0, 0.1), "01_alpha": SuiteCount(3, 0, 0, 0.2)}
@@ -49,6 +47,12 @@ def good_record(root: Path) -> None:
     save_run(Layout(root), CheckpointRun(1, PYTHON, "passed", test_seconds=1.0, suites=GOOD_SUITES))
 
 
+def write_record(root: Path, name: str, text: str) -> None:
+    """A record file under reports/runs/ as a hand (or a crash) left it."""
+    (root / "reports/runs").mkdir(parents=True, exist_ok=True)
+    (root / "reports/runs" / name).write_text(text)
+
+
 def rows_of(text: str) -> dict[str, str]:
     """The table's rows by checkpoint, the row's text after the checkpoint and python."""
     return {line[:2]: line for line in text.splitlines()[2:] if line[:2].isdigit()}
@@ -59,8 +63,7 @@ def rows_of(text: str) -> dict[str, str]:
 
 def test_a_truncated_record_is_a_named_failing_row_and_every_other_row_stays(fake_repo):
     good_record(fake_repo)
-    runs = fake_repo / "reports/runs"
-    (runs / "checkpoint-02-py3.11.json").write_text(TRUNCATED_RECORD)
+    write_record(fake_repo, "checkpoint-02-py3.11.json", TRUNCATED_RECORD)
     text, failure = write_report(project_at(fake_repo))
     rows = rows_of(text)
     assert rows["01"].split()[:6] == ["01", PYTHON, "-", "passed", "-", "1.0s"]
@@ -84,7 +87,7 @@ def test_nox_report_on_a_truncated_record_fails_naming_it_without_a_traceback(
     fake_repo_with_tools,
 ):
     good_record(fake_repo_with_tools)
-    (fake_repo_with_tools / "reports/runs/checkpoint-02-py3.11.json").write_text(TRUNCATED_RECORD)
+    write_record(fake_repo_with_tools, "checkpoint-02-py3.11.json", TRUNCATED_RECORD)
     report = nox(fake_repo_with_tools, "-s", "report")
     assert report.returncode != 0
     assert "Traceback" not in report.stdout + report.stderr, report.stderr
@@ -98,13 +101,7 @@ def test_misplaced_names_an_unreadable_junit_and_carries_on(fake_repo_with_tools
     junit = root / "reports/junit/checkpoint-01-py3.11.xml"
     junit.parent.mkdir(parents=True)
     junit.write_text(TRUNCATED_JUNIT)
-    run = subprocess.run(
-        [sys.executable, "-m", "matrix", "misplaced"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = matrix_cli(root, "misplaced")
     assert run.returncode == 1, run.stderr
     assert "Traceback" not in run.stderr, run.stderr
     assert run.stdout == (
@@ -126,8 +123,7 @@ def gate_outcome(root: Path, number: int):
 
 
 def test_the_gate_names_a_truncated_record(fake_repo):
-    (fake_repo / "reports/runs").mkdir(parents=True)
-    (fake_repo / "reports/runs/checkpoint-02-py3.11.json").write_text(TRUNCATED_RECORD)
+    write_record(fake_repo, "checkpoint-02-py3.11.json", TRUNCATED_RECORD)
     outcome = gate_outcome(fake_repo, 2).outcome
     assert (outcome.status, outcome.detail) == (
         "invalid record",
@@ -209,7 +205,7 @@ HAND_EDITED = {
 @pytest.mark.parametrize(("raw", "problem"), HAND_EDITED.values(), ids=HAND_EDITED)
 def test_a_hand_edited_record_is_a_named_failing_row(fake_repo, raw, problem):
     good_record(fake_repo)
-    (fake_repo / "reports/runs/checkpoint-02-py3.11.json").write_text(json.dumps(raw))
+    write_record(fake_repo, "checkpoint-02-py3.11.json", json.dumps(raw))
     text, failure = write_report(project_at(fake_repo))
     rows = rows_of(text)
     assert rows["01"].split()[3] == "passed"
@@ -224,8 +220,7 @@ def test_a_hand_edited_record_is_a_named_failing_row(fake_repo, raw, problem):
 
 def test_a_suite_outside_its_checkpoint_is_named(fake_repo):
     raw = {"checkpoint": 1, "python": PYTHON, "status": "failed", "suites": WHOLE}
-    (fake_repo / "reports/runs").mkdir(parents=True)
-    (fake_repo / "reports/runs/checkpoint-01-py3.11.json").write_text(json.dumps(raw))
+    write_record(fake_repo, "checkpoint-01-py3.11.json", json.dumps(raw))
     text, failure = write_report(project_at(fake_repo))
     assert (
         "invalid record: reports/runs/checkpoint-01-py3.11.json has counts for 02_beta, not "
@@ -237,8 +232,7 @@ def test_a_suite_outside_its_checkpoint_is_named(fake_repo):
 def test_a_stale_record_claiming_a_pass_with_no_counts_is_named_and_fails(fake_repo):
     """Not shown as a harmless stale row: its own counts contradict it, whatever its commit."""
     raw = record_02(suites={}, commit="0123456789abcdef0123456789abcdef01234567")
-    (fake_repo / "reports/runs").mkdir(parents=True)
-    (fake_repo / "reports/runs/checkpoint-02-py3.11.json").write_text(json.dumps(raw))
+    write_record(fake_repo, "checkpoint-02-py3.11.json", json.dumps(raw))
     text, failure = write_report(project_at(fake_repo))
     assert (
         "invalid record: reports/runs/checkpoint-02-py3.11.json says passed with no counts "
@@ -249,9 +243,8 @@ def test_a_stale_record_claiming_a_pass_with_no_counts_is_named_and_fails(fake_r
 
 def test_a_record_older_than_a_field_still_loads(fake_repo):
     """Keys with defaults may be missing (records written before the field existed)."""
-    (fake_repo / "reports/runs").mkdir(parents=True)
     raw = {"checkpoint": 2, "python": PYTHON, "status": "failed", "suites": WHOLE}
-    (fake_repo / "reports/runs/checkpoint-02-py3.11.json").write_text(json.dumps(raw))
+    write_record(fake_repo, "checkpoint-02-py3.11.json", json.dumps(raw))
     (run,) = load_runs(fake_repo, Layout(fake_repo).runs)
     assert (run.status, run.suites["02_beta"], run.broken_modules) == (
         "failed",

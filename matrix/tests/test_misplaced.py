@@ -4,15 +4,18 @@ The fake repo has module 01 'alpha' and module 02 'beta' (tinytorch/core/beta.py
 tinytorch/extra/helper.py); a file in tests/01_alpha that needs beta belongs in tests/02_beta.
 """
 
-import subprocess
-import sys
-
 import pytest
 
 from matrix.gate.run import NoxRun, run_gate
 from matrix.manifest import load_manifest
 from matrix.misplaced import STATIC_ONLY, confirm, find_misplaced
-from matrix.tests.repo_helpers import commit_all, copy_of_this_tree, git, make_repository
+from matrix.tests.repo_helpers import (
+    commit_all,
+    copy_of_this_tree,
+    git,
+    make_repository,
+    matrix_cli,
+)
 
 IMPORT_FORMS = {
     "import": ("import tinytorch.core.beta\n", [("tinytorch.core.beta", 1, 2)]),
@@ -178,13 +181,7 @@ def test_audit_blocker_is_named_with_tests_08_dataloader(tree_with_the_audit_blo
 
 
 def test_standalone_command_prints_the_findings_and_fails(tree_with_the_audit_blocker):
-    run = subprocess.run(
-        [sys.executable, "-m", "matrix", "misplaced"],
-        cwd=tree_with_the_audit_blocker,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = matrix_cli(tree_with_the_audit_blocker, "misplaced")
     assert run.returncode == 1, run.stderr
     lines = run.stdout.splitlines()
     assert len(lines) == 2
@@ -194,13 +191,7 @@ def test_standalone_command_prints_the_findings_and_fails(tree_with_the_audit_bl
 
 def test_standalone_command_passes_on_a_clean_tree(tmp_path):
     root = copy_of_this_tree(tmp_path / "tree")
-    run = subprocess.run(
-        [sys.executable, "-m", "matrix", "misplaced"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = matrix_cli(root, "misplaced")
     assert (run.returncode, run.stdout) == (
         0,
         "no misplaced tests: every file in tests/NN_* imports only modules 01..NN\n",
